@@ -1,0 +1,264 @@
+"""Options -> plain :class:`ssl.SSLContext` objects, with secure defaults and a shared cache."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from . import _material
+from ._options import ClientAuth, ClientOptions, ServerOptions
+from .errors import ConfigurationError, MaterialError
+
+__all__ = ["MOZILLA_INTERMEDIATE_CIPHERS", "client_context", "server_context"]
+
+#: TLS 1.2 cipher suites: Mozilla's "intermediate" list (v5.7), all AEAD with forward secrecy.
+#: TLS 1.3 suites are all AEAD with forward secrecy already and are left at OpenSSL's defaults.
+MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "DHE-RSA-AES128-GCM-SHA256",
+        "DHE-RSA-AES256-GCM-SHA384",
+        "DHE-RSA-CHACHA20-POLY1305",
+    ]
+)
+
+_VERIFY_MODES = {
+    ClientAuth.NONE: ssl.CERT_NONE,
+    ClientAuth.VERIFY_IF_GIVEN: ssl.CERT_OPTIONAL,
+    ClientAuth.REQUIRE_AND_VERIFY: ssl.CERT_REQUIRED,
+}
+
+# Contexts built from equal options are shared, so the ~20 ms certifi parse is paid once.  The
+# cache is bounded so that programs building many distinct option sets do not grow without end.
+_CACHE_SIZE = 64
+_cache: OrderedDict[object, _Entry] = OrderedDict()
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    context: ssl.SSLContext
+    stamps: tuple[_material.FileStamp, ...]
+
+
+def _harden(ctx: ssl.SSLContext, min_version: ssl.TLSVersion, max_version: ssl.TLSVersion | None,
+            alpn: tuple[str, ...]) -> None:
+    # TLS 1.0 and 1.1 are deprecated (RFC 8996); the options refuse anything below 1.2.
+    ctx.minimum_version = min_version
+    ctx.maximum_version = max_version or ssl.TLSVersion.MAXIMUM_SUPPORTED
+    # AEAD ciphers with forward secrecy only, for TLS 1.2 (TLS 1.3 has nothing else).
+    ctx.set_ciphers(MOZILLA_INTERMEDIATE_CIPHERS)
+    # CRIME: compression leaks plaintext lengths (the stdlib sets this too; keep it explicit).
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    # Renegotiation is a recurring source of attacks and TLS 1.3 dropped it.
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
+    # A fresh ECDH key per handshake, so one leaked handshake key exposes one session only.
+    ctx.options |= ssl.OP_SINGLE_ECDH_USE
+    # RFC 5280 strictness on every Python version, as 3.13's create_default_context does, and
+    # partial chains so that an intermediate given as trust anchor is one (also as 3.13, and Go).
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+
+
+def _keylog(ctx: ssl.SSLContext, path: str | os.PathLike[str] | None) -> None:
+    # Only when asked for: SSLKEYLOGFILE is never read (we never call create_default_context).
+    if path is None:
+        return
+    target = os.fspath(path)
+    try:
+        # Create it 0600 before OpenSSL opens it for appending (OpenSSL would use the umask).
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the key log file {target} cannot be created: {exc.strerror or exc}.",
+            field="keylog",
+            hint="Point keylog at a writable location.",
+        ) from exc
+    ctx.keylog_filename = target
+
+
+def _load_trust(
+    ctx: ssl.SSLContext, cas: _material.CASet, stamps: list[_material.FileStamp]
+) -> None:
+    if cas.certifi:
+        import certifi
+
+        where = certifi.where()
+        ctx.load_verify_locations(cafile=where)
+        found = _material.stamp(where)
+        if found is not None:
+            stamps.append(found)
+    if cas.system:
+        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        paths = ssl.get_default_verify_paths()
+        for path in (paths.cafile, paths.capath):
+            found = _material.stamp(path) if path else None
+            if found is not None:
+                stamps.append(found)
+    cadata = cas.cadata()
+    if cadata is not None:
+        try:
+            ctx.load_verify_locations(cadata=cadata)
+        except ssl.SSLError as exc:  # pragma: no cover - cryptography already parsed them
+            raise MaterialError(
+                f"OpenSSL refused the CA certificates from {', '.join(cas.labels)}: {exc}.",
+                source=", ".join(cas.labels),
+                found="CERTIFICATE",
+                hint="Check them with `securelink inspect`.",
+            ) from exc
+
+
+def _load_own(
+    ctx: ssl.SSLContext, options: ClientOptions | ServerOptions, role: str,
+    stamps: list[_material.FileStamp],
+) -> None:
+    identity = _material.load_identity_material(
+        options._cert, options.key, options.password, role=role, stamps=stamps
+    )
+    try:
+        _material.load_identity(ctx, identity)
+    except ssl.SSLError as exc:
+        # Everything cryptography can see was checked; this is OpenSSL's own policy speaking.
+        raise MaterialError(
+            f"OpenSSL refused the {role} certificate from {identity.cert_label} with key"
+            f" {identity.key_label}: {exc.reason or exc}.",
+            source=identity.cert_label,
+            found="CERTIFICATE",
+            hint="Check the certificate and key with `securelink inspect`.",
+        ) from exc
+
+
+def _build_client(options: ClientOptions) -> _Entry:
+    stamps: list[_material.FileStamp] = []
+    # PROTOCOL_TLS_CLIENT: the client-only method, with verification and hostname checks on.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Verification is never optional on the client: an unverified server could be anyone.
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.check_hostname = True
+    # SAN only: a certificate with just a Common Name never matches (RFC 6125, as Go and browsers).
+    ctx.hostname_checks_common_name = False
+    _harden(ctx, options.min_version, options.max_version, options.alpn)
+    cas = _material.load_cas(options._ca, what="CA", stamps=stamps)
+    _load_trust(ctx, cas, stamps)
+    if options._cert:
+        _load_own(ctx, options, "client", stamps)
+    _keylog(ctx, options.keylog)
+    return _Entry(ctx, tuple(stamps))
+
+
+def _build_server(options: ServerOptions) -> _Entry:
+    stamps: list[_material.FileStamp] = []
+    # PROTOCOL_TLS_SERVER: the server-only method; client settings cannot leak in.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _harden(ctx, options.min_version, options.max_version, options.alpn)
+    _load_own(ctx, options, "server", stamps)
+    if options.client_auth is not ClientAuth.NONE:
+        cas = _material.load_cas(options._client_ca, what="client CA", stamps=stamps)
+        _load_trust(ctx, cas, stamps)
+    # Mutual TLS: ask for (and verify) client certificates only when asked to.
+    ctx.verify_mode = _VERIFY_MODES[options.client_auth]
+    _keylog(ctx, options.keylog)
+    return _Entry(ctx, tuple(stamps))
+
+
+def _fresh(entry: _Entry) -> bool:
+    return all(_material.stamp(s[0]) == s for s in entry.stamps)
+
+
+def _shared(key: object, build: object, options: ClientOptions | ServerOptions) -> ssl.SSLContext:
+    try:
+        hash(key)
+    except TypeError:  # an unhashable component (a custom password object): no sharing
+        return build(options).context  # type: ignore[operator, no-any-return]
+    with _lock:
+        entry = _cache.get(key)
+        if entry is not None and _fresh(entry):
+            _cache.move_to_end(key)
+            return entry.context
+    entry = build(options)  # type: ignore[operator]
+    with _lock:
+        _cache[key] = entry
+        _cache.move_to_end(key)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return entry.context
+
+
+def client_context(options: ClientOptions | None = None, /, *, shared: bool = True) -> ssl.SSLContext:
+    """Build a client :class:`ssl.SSLContext` from *options*.
+
+    The result is a plain ``ssl.SSLContext`` (not a subclass or proxy) with secure defaults: TLS 1.2
+    or newer, certificate verification and hostname checks on, hostnames matched against the
+    SubjectAltName only, ``VERIFY_X509_STRICT``, AEAD cipher suites with forward secrecy, no
+    compression, no renegotiation, and ``SSLKEYLOGFILE`` ignored.
+
+    Contexts are shared: equal options built from the same files return the same context, so the
+    certifi bundle is parsed once per process; it is rebuilt when a file it was built from changes.
+    **Do not mutate a shared context**; pass ``shared=False`` for a private one that you may change.
+
+    Args:
+        options: What to trust and who to be; ``None`` means ``ClientOptions()`` (trust the certifi
+            bundle, no client certificate).
+        shared: Return the process-wide context for these options (default), or build a new one.
+
+    Returns:
+        A context for ``wrap_socket(..., server_hostname=...)``, ``asyncio.open_connection(ssl=...)``,
+        ``http.client``, ``urllib``, httpx's ``verify=`` or aiohttp's ``ssl=``.
+
+    Raises:
+        MaterialError: a certificate, key or CA cannot be used (see its subclasses).
+        ConfigurationError: the key log file cannot be created.
+    """
+    if options is None:
+        options = ClientOptions()
+    if not isinstance(options, ClientOptions):
+        raise TypeError(f"client_context() takes ClientOptions, not {type(options).__name__}")
+    if not shared:
+        return _build_client(options).context
+    return _shared(("client", options), _build_client, options)
+
+
+def server_context(options: ServerOptions, /, *, shared: bool = True) -> ssl.SSLContext:
+    """Build a server :class:`ssl.SSLContext` from *options*.
+
+    The result is a plain ``ssl.SSLContext`` with the server's certificate chain and key loaded
+    (from memory, never as plaintext on disk), TLS 1.2 or newer, AEAD cipher suites with forward
+    secrecy, no compression, no renegotiation, and client certificates requested and verified
+    according to ``options.client_auth``.
+
+    Like :func:`client_context`, equal options share one context (rebuilt when a file changes);
+    do not mutate it, or pass ``shared=False`` for a private one.
+
+    Args:
+        options: The server's identity and client-certificate policy.
+        shared: Return the process-wide context for these options (default), or build a new one.
+
+    Returns:
+        A context for ``wrap_socket(..., server_side=True)`` or ``asyncio.start_server(ssl=...)``.
+
+    Raises:
+        MaterialError: a certificate, key or CA cannot be used (see its subclasses).
+        ConfigurationError: the key log file cannot be created.
+    """
+    if not isinstance(options, ServerOptions):
+        raise TypeError(f"server_context() takes ServerOptions, not {type(options).__name__}")
+    if not shared:
+        return _build_server(options).context
+    return _shared(("server", options), _build_server, options)
+
+
+def clear_cache() -> None:
+    """Forget every shared context (the next call rebuilds)."""
+    with _lock:
+        _cache.clear()

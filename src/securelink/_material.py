@@ -1,0 +1,1001 @@
+"""Loading certificates, keys and CAs from paths, bytes, objects and PKCS#12, and checking them.
+
+OpenSSL answers nine different problems with ``[SSL] PEM lib``, so nothing here is handed to
+OpenSSL until ``cryptography`` has parsed it and we know exactly what each input holds.  The parsed
+objects are then given to OpenSSL from memory (see :func:`load_identity`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import re
+import secrets
+import ssl
+import stat
+import tempfile
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._options import PKCS12, Trust
+from .errors import (
+    CertificateProblemError,
+    KeyMismatchError,
+    KeyPasswordError,
+    MaterialError,
+    SecurityWarning,
+)
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+    from ._options import Password
+
+__all__ = [
+    "CASet",
+    "Identity",
+    "load_cas",
+    "load_certificates",
+    "load_identity",
+    "load_private_key",
+]
+
+#: (path, st_dev, st_ino, st_size, st_mtime_ns): enough to notice a file was replaced or rewritten.
+FileStamp = tuple[str, int, int, int, int]
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL
+)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+_KEY_LABELS = frozenset(
+    {"PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY"}
+)
+_CERT_LABELS = frozenset({"CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE"})
+_FRIENDLY = {
+    "CERTIFICATE": "a CERTIFICATE",
+    "TRUSTED CERTIFICATE": "a TRUSTED CERTIFICATE",
+    "PRIVATE KEY": "a PRIVATE KEY",
+    "ENCRYPTED PRIVATE KEY": "an ENCRYPTED PRIVATE KEY",
+    "RSA PRIVATE KEY": "an RSA PRIVATE KEY",
+    "EC PRIVATE KEY": "an EC PRIVATE KEY",
+    "CERTIFICATE REQUEST": "a CERTIFICATE REQUEST (CSR)",
+    "NEW CERTIFICATE REQUEST": "a CERTIFICATE REQUEST (CSR)",
+    "PUBLIC KEY": "a PUBLIC KEY",
+    "RSA PUBLIC KEY": "an RSA PUBLIC KEY",
+    "X509 CRL": "a certificate revocation list (X509 CRL)",
+    "PKCS7": "a PKCS#7 bundle",
+    "OPENSSH PRIVATE KEY": "an OpenSSH private key",
+    "PKCS#12": "a PKCS#12 bundle",
+}
+_MIN_RSA_BITS = 2048
+
+
+def _friendly(found: str) -> str:
+    return _FRIENDLY.get(found, f"a {found} block")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading raw input
+
+
+def _describe(source: object, what: str) -> str:
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    return f"the in-memory {what}"
+
+
+def _read(source: str | os.PathLike[str], what: str, stamps: list[FileStamp]) -> bytes:
+    path = os.fspath(source)
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if stat.S_ISDIR(st.st_mode):  # pragma: no cover - open() already refuses on Linux
+                raise IsADirectoryError(path)
+            data = f.read()
+    except FileNotFoundError as exc:
+        parent = os.path.dirname(os.path.abspath(path))
+        where = "" if os.path.isdir(parent) else f" (the directory {parent} does not exist either)"
+        raise MaterialError(
+            f"{path}: no such file{where}; it was given as the {what}.",
+            source=path,
+            hint=f"Check the path (relative paths start from {os.getcwd()}).",
+        ) from exc
+    except IsADirectoryError as exc:
+        raise MaterialError(
+            f"{path} is a directory, but the {what} must be a file.",
+            source=path,
+            found="directory",
+            hint=f"Name the {what} file inside it"
+            + (" (minica writes <name>/cert.pem and <name>/key.pem)." if what != "CA" else "."),
+        ) from exc
+    except PermissionError as exc:
+        raise MaterialError(
+            f"{path} cannot be read by this process (permission denied).",
+            source=path,
+            hint="Run as a user that may read it, or adjust its permissions (keys: 0600).",
+        ) from exc
+    except OSError as exc:
+        raise MaterialError(
+            f"{path} cannot be read: {exc.strerror or exc}.",
+            source=path,
+            hint=f"Check that the {what} file is a readable regular file.",
+        ) from exc
+    stamps.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    if not data.strip():
+        raise MaterialError(
+            f"{path} is empty; it was given as the {what}.",
+            source=path,
+            found="nothing",
+            hint=f"Write the {what} into it, or point at the file that holds it.",
+        )
+    return data
+
+
+def stamp(path: str) -> FileStamp | None:
+    """Return the current stamp of *path*, or ``None`` if it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    label: str
+    pem: bytes
+
+
+def _pem_blocks(data: bytes, label: str) -> list[_Block] | None:
+    """Split PEM data into blocks; ``None`` if it is not PEM at all."""
+    begins = _PEM_BEGIN.findall(data)
+    if not begins:
+        return None
+    blocks = []
+    for match in _PEM_BLOCK.finditer(data):
+        begin, end = match.group(1).decode(), match.group(3).decode()
+        if begin != end:
+            raise MaterialError(
+                f"{label} is corrupt PEM: a '{begin}' block ends with an '{end}' line.",
+                source=label,
+                found=begin,
+                hint="The file was damaged or two blocks were pasted together; copy it again.",
+            )
+        blocks.append(_Block(begin, match.group(0)))
+    if len(blocks) < len(begins):
+        missing = begins[len(blocks)].decode()
+        raise MaterialError(
+            f"{label} is truncated PEM: a '-----BEGIN {missing}-----' line has no matching END"
+            " line.",
+            source=label,
+            found=missing,
+            hint="The file was cut short (an interrupted copy or paste?); copy it again in full.",
+        )
+    return blocks
+
+
+def _sniff_der(data: bytes) -> str | None:
+    """Name what a DER blob holds, or ``None`` if it is not DER we recognise."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if not data or data[0] != 0x30:  # every object we accept is an ASN.1 SEQUENCE
+        return None
+    try:
+        x509.load_der_x509_certificate(data)
+        return "CERTIFICATE"
+    except ValueError:
+        pass
+    try:
+        serialization.load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
+        return "PRIVATE KEY"
+    except TypeError:
+        return "ENCRYPTED PRIVATE KEY"
+    except (ValueError, Exception):  # noqa: BLE001 - cryptography raises several types here
+        pass
+    if _looks_like_pkcs12(data):
+        return "PKCS#12"
+    for loader, name in (
+        (x509.load_der_x509_csr, "CERTIFICATE REQUEST"),
+        (x509.load_der_x509_crl, "X509 CRL"),
+        (serialization.load_der_public_key, "PUBLIC KEY"),
+    ):
+        try:
+            loader(data)
+            return name
+        except ValueError:
+            pass
+    return None
+
+
+def _looks_like_pkcs12(data: bytes) -> bool:
+    # PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, ... } (RFC 7292 section 4).
+    if len(data) < 8 or data[0] != 0x30:
+        return False
+    i = 1
+    if data[i] & 0x80:
+        i += 1 + (data[i] & 0x7F)
+    else:
+        i += 1
+    return data[i : i + 3] == b"\x02\x01\x03"
+
+
+def _what_is(data: bytes, label: str) -> str:
+    """Describe the contents of *data* for an error message."""
+    blocks = _pem_blocks(data, label)
+    if blocks:
+        labels = list(dict.fromkeys(b.label for b in blocks))
+        return " and ".join(_friendly(lab) for lab in labels)
+    found = _sniff_der(data)
+    if found is not None:
+        return f"{_friendly(found)} in DER form"
+    return "data that is neither PEM nor DER"
+
+
+def _not_pem_nor_der(label: str, data: bytes, what: str) -> MaterialError:
+    text = data[:64]
+    if text.startswith(b"\xef\xbb\xbf"):
+        detail = " (it starts with a UTF-8 byte-order mark)"
+    elif all(32 <= b < 127 or b in (9, 10, 13) for b in text):
+        detail = f" (it starts with {data[:24].decode(errors='replace')!r})"
+    else:
+        detail = ""
+    return MaterialError(
+        f"{label} holds data that is neither PEM nor DER{detail}; it was given as the {what}.",
+        source=label,
+        found="unknown",
+        hint=f"Point at the {what} itself: PEM starts with '-----BEGIN', DER is binary."
+        " Try `securelink inspect` or `openssl x509 -in FILE -noout -text` to see what it is.",
+    )
+
+
+def _wrong_kind(label: str, found: str, what: str, hint: str) -> MaterialError:
+    return MaterialError(
+        f"{label} holds {found}, not {what}.", source=label, found=found, hint=hint
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Certificates
+
+
+def _load_pem_certs(blocks: list[_Block], label: str) -> list[x509.Certificate]:
+    from cryptography import x509
+
+    certs = []
+    for block in blocks:
+        if block.label not in _CERT_LABELS:
+            continue
+        try:
+            certs.append(x509.load_pem_x509_certificate(block.pem))
+        except ValueError as exc:
+            raise MaterialError(
+                f"{label} holds a corrupt {block.label} block: its contents do not decode as"
+                " an X.509 certificate.",
+                source=label,
+                found=block.label,
+                hint="The base64 text was damaged (edited, re-wrapped or cut); copy the file"
+                " again from its origin.",
+            ) from exc
+    return certs
+
+
+def load_certificates(
+    source: object, *, what: str, stamps: list[FileStamp]
+) -> tuple[list[x509.Certificate], str]:
+    """Load every certificate in one source.
+
+    Args:
+        source: A path, PEM or DER bytes, or an ``x509.Certificate``.
+        what: What the source was given as, for messages ("certificate", "CA").
+        stamps: Receives the stamp of every file read.
+
+    Returns:
+        The certificates, in order, and the source's label.
+
+    Raises:
+        MaterialError: if the source is unreadable or holds no certificate.
+    """
+    from cryptography import x509
+
+    if isinstance(source, x509.Certificate):
+        return [source], f"the x509.Certificate for {source.subject.rfc4514_string()!r}"
+    if isinstance(source, PKCS12) or isinstance(source, Trust):  # pragma: no cover - callers
+        raise TypeError(source)
+    if not isinstance(source, str | os.PathLike | bytes):
+        raise MaterialError(
+            f"the {what} was given as {type(source).__name__}, which securelink cannot read.",
+            source=repr(source),
+            hint="Pass a path, PEM or DER bytes, or a cryptography x509.Certificate.",
+        )
+    label = _describe(source, what)
+    data = source if isinstance(source, bytes) else _read(source, what, stamps)
+    blocks = _pem_blocks(data, label)
+    if blocks is not None:
+        certs = _load_pem_certs(blocks, label)
+        if certs:
+            return certs, label
+        found = " and ".join(_friendly(b) for b in dict.fromkeys(b.label for b in blocks))
+        raise _wrong_kind(label, found, "a certificate", _hint_for(blocks[0].label, what))
+    try:
+        return [x509.load_der_x509_certificate(data)], label
+    except ValueError:
+        pass
+    found_der = _sniff_der(data)
+    if found_der is None:
+        raise _not_pem_nor_der(label, data, what)
+    raise _wrong_kind(
+        label, f"{_friendly(found_der)} in DER form", "a certificate", _hint_for(found_der, what)
+    )
+
+
+def _hint_for(found: str, what: str) -> str:
+    if found in _KEY_LABELS or found == "PRIVATE KEY":
+        return f"This looks like the private key: pass it as key=, and the {what} file as" + (
+            " ca=/client_ca=." if what == "CA" else " cert=."
+        )
+    if found in {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"}:
+        return (
+            "A CSR is a request for a certificate, not one: have a CA sign it (for example"
+            " securelink.devca.CertificateAuthority.sign_csr) and use the result."
+        )
+    if found == "PKCS#12":
+        return (
+            "A PKCS#12 bundle holds a whole identity: pass cert=securelink.PKCS12(path) with"
+            " password=, and leave key unset."
+        )
+    if found in {"PUBLIC KEY", "RSA PUBLIC KEY"}:
+        return "A public key is not a certificate: use the certificate that contains it."
+    if found == "X509 CRL":
+        return "A CRL lists revoked certificates; it is not a certificate."
+    if found == "OPENSSH PRIVATE KEY":
+        return "Convert it with `ssh-keygen -p -m PKCS8 -f FILE` (OpenSSH keys are not TLS keys)."
+    return f"Point at the {what} file (PEM '-----BEGIN CERTIFICATE-----' or DER)."
+
+
+# ---------------------------------------------------------------------------------------------
+# Private keys
+
+
+def _password_bytes(password: Password | None) -> bytes | None:
+    if password is None:
+        return None
+    if callable(password):
+        # A raising callable propagates unchanged: it is the caller's own error.
+        password = password()
+        if not isinstance(password, str | bytes | bytearray):
+            raise TypeError(
+                f"the password callable returned {type(password).__name__}, not str or bytes"
+            )
+    if isinstance(password, str):
+        return password.encode("utf-8")
+    return bytes(password)
+
+
+def _decrypt(load: Any, data: bytes, password: bytes | None, label: str, found: str) -> Any:
+    """Run a cryptography key loader with precise password errors."""
+    try:
+        # RSA validation costs ~30 ms per 2048-bit key and OpenSSL's own SSL_CTX_use_PrivateKey
+        # (what the stdlib does) skips it too; the key is ours and is matched to the certificate.
+        return load(data, password, unsafe_skip_rsa_key_validation=True)
+    except TypeError as exc:
+        if password is None:
+            raise KeyPasswordError(
+                f"{label} holds an encrypted private key and no password was given.",
+                source=label,
+                reason="missing",
+                found=found,
+                hint="Pass password= (str, bytes, or a callable that returns it); securelink"
+                " never prompts on the terminal.",
+            ) from exc
+        # A password was given for a key that is not encrypted: like the stdlib, accept it.
+        return load(data, None, unsafe_skip_rsa_key_validation=True)
+    except ValueError as exc:
+        if password is not None:
+            try:
+                load(data, None, unsafe_skip_rsa_key_validation=True)
+            except TypeError:
+                raise KeyPasswordError(
+                    f"{label} holds an encrypted private key and the password given does not"
+                    " decrypt it.",
+                    source=label,
+                    reason="wrong",
+                    found=found,
+                    hint="Check the password (and its encoding: str is sent as UTF-8).",
+                ) from exc
+            except ValueError:
+                pass
+        raise MaterialError(
+            f"{label} holds a corrupt {found} block: it does not decode as a private key.",
+            source=label,
+            found=found,
+            hint="The key was damaged (edited, re-wrapped or cut); copy it again from its"
+            " origin.",
+        ) from exc
+    except Exception as exc:  # pragma: no cover - unsupported algorithms raise their own types
+        raise MaterialError(
+            f"{label} holds a {found} that cannot be used: {exc}.",
+            source=label,
+            found=found,
+            hint="Use an RSA (2048 bits or more), ECDSA or Ed25519 key.",
+        ) from exc
+
+
+def load_private_key(
+    source: object, password: Password | None, *, stamps: list[FileStamp]
+) -> tuple[PrivateKeyTypes, str]:
+    """Load one private key from a path, PEM or DER bytes, or a key object.
+
+    Raises:
+        MaterialError: unreadable, or not a private key.
+        KeyPasswordError: encrypted and no or the wrong password.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    if isinstance(
+        source,
+        rsa.RSAPrivateKey
+        | ec.EllipticCurvePrivateKey
+        | ed25519.Ed25519PrivateKey
+        | ed448.Ed448PrivateKey
+        | dsa.DSAPrivateKey,
+    ):
+        return source, "the in-memory private key object"
+    if not isinstance(source, str | os.PathLike | bytes):
+        raise MaterialError(
+            f"the key was given as {type(source).__name__}, which securelink cannot read.",
+            source=repr(type(source)),
+            hint="Pass a path, PEM or DER bytes, or a cryptography private key object.",
+        )
+    label = _describe(source, "key")
+    data = source if isinstance(source, bytes) else _read(source, "private key", stamps)
+    if not isinstance(source, bytes):
+        _warn_if_readable(os.fspath(source), stamps)
+    pw = _password_bytes(password)
+    blocks = _pem_blocks(data, label)
+    if blocks is not None:
+        keys = [b for b in blocks if b.label in _KEY_LABELS]
+        if not keys:
+            found = " and ".join(_friendly(lab) for lab in dict.fromkeys(b.label for b in blocks))
+            raise _wrong_kind(label, found, "a private key", _key_hint(blocks[0].label))
+        if len(keys) > 1:
+            raise MaterialError(
+                f"{label} holds {len(keys)} private keys; securelink cannot tell which one"
+                " belongs to the certificate.",
+                source=label,
+                found="PRIVATE KEY",
+                hint="Keep one private key per file.",
+            )
+        block = keys[0]
+        found = block.label
+        return _decrypt(serialization.load_pem_private_key, block.pem, pw, label, found), label
+    found_der = _sniff_der(data)
+    if found_der in {"PRIVATE KEY", "ENCRYPTED PRIVATE KEY"}:
+        return _decrypt(serialization.load_der_private_key, data, pw, label, found_der), label
+    if found_der is None:
+        raise _not_pem_nor_der(label, data, "private key")
+    raise _wrong_kind(
+        label, f"{_friendly(found_der)} in DER form", "a private key", _key_hint(found_der)
+    )
+
+
+def _key_hint(found: str) -> str:
+    if found in _CERT_LABELS:
+        return (
+            "This looks like the certificate: pass it as cert=, and the private key file"
+            " (-----BEGIN PRIVATE KEY-----) as key=."
+        )
+    if found == "OPENSSH PRIVATE KEY":
+        return "Convert it with `ssh-keygen -p -m PKCS8 -f FILE`, then pass the result as key=."
+    if found == "PKCS#12":
+        return "Pass cert=securelink.PKCS12(path) with password=, and leave key unset."
+    if found in {"PUBLIC KEY", "RSA PUBLIC KEY"}:
+        return "A public key cannot prove anything: pass the matching PRIVATE KEY file as key=."
+    if found in {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"}:
+        return "A CSR is not a key: pass the private key that the CSR was made from as key=."
+    return "Pass the private key file (-----BEGIN PRIVATE KEY-----) as key=."
+
+
+def _warn_if_readable(path: str, stamps: list[FileStamp]) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # pragma: no cover - it was just read
+        return
+    if mode & 0o077:
+        warnings.warn(
+            f"{path} holds a private key and can be read by group or others"
+            f" (mode {stat.S_IMODE(mode):04o}). Restrict it with `chmod 600 {path}`.",
+            SecurityWarning,
+            stacklevel=5,
+        )
+
+
+def _load_pkcs12(
+    bundle: PKCS12, password: Password | None, stamps: list[FileStamp]
+) -> tuple[list[x509.Certificate], PrivateKeyTypes, str]:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    label = _describe(bundle.source, "PKCS#12 bundle")
+    data = (
+        bytes(bundle.source)
+        if isinstance(bundle.source, bytes | bytearray)
+        else _read(bundle.source, "PKCS#12 bundle", stamps)
+    )
+    if not isinstance(bundle.source, bytes | bytearray):
+        _warn_if_readable(os.fspath(bundle.source), stamps)
+    if not _looks_like_pkcs12(data):
+        found = _what_is(data, label)
+        raise MaterialError(
+            f"{label} holds {found}, not a PKCS#12 bundle.",
+            source=label,
+            found=found,
+            hint="Use PKCS12(...) only for .p12/.pfx files; pass PEM or DER material as cert= and"
+            " key=.",
+        )
+    pw = _password_bytes(password)
+    attempts = [pw] if pw is not None else [None, b""]
+    error: Exception | None = None
+    for attempt in attempts:
+        try:
+            key, cert, extra = pkcs12.load_key_and_certificates(data, attempt)
+            break
+        except ValueError as exc:
+            error = exc
+    else:
+        raise KeyPasswordError(
+            f"{label} is a PKCS#12 bundle that "
+            + (
+                "is protected by a password, and none was given."
+                if pw is None
+                else "the password given does not open (or the bundle is corrupt)."
+            ),
+            source=label,
+            reason="missing" if pw is None else "wrong",
+            found="PKCS#12",
+            hint="Pass the bundle's password as password=."
+            if pw is None
+            else "Check the password; `openssl pkcs12 -info -in FILE -noout` tests it.",
+        ) from error
+    if cert is None or key is None:
+        missing = "certificate" if cert is None else "private key"
+        raise MaterialError(
+            f"{label} is a PKCS#12 bundle without a {missing}, so it is not a whole identity.",
+            source=label,
+            found="PKCS#12",
+            hint="Export the bundle with both the certificate and its private key.",
+        )
+    chain = _order_chain(cert, list(extra))
+    return [cert, *chain], key, label
+
+
+def _order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list[x509.Certificate]:
+    # PKCS#12 bundles carry their CA certificates in no particular order: walk up from the leaf.
+    ordered: list[x509.Certificate] = []
+    current = leaf
+    remaining = list(others)
+    while remaining:
+        parent = next((c for c in remaining if c.subject == current.issuer), None)
+        if parent is None or parent.subject == parent.issuer:
+            break  # roots are not sent: the peer must already trust them
+        ordered.append(parent)
+        remaining.remove(parent)
+        current = parent
+    return ordered
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity (certificate chain + key) checks
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A certificate chain and its key, loaded and checked."""
+
+    chain: tuple[x509.Certificate, ...]
+    key: PrivateKeyTypes
+    cert_label: str
+    key_label: str
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _fmt_delta(delta: datetime.timedelta) -> str:
+    days = abs(delta.days) if delta.days >= 0 else abs(delta.days) - 1
+    seconds = abs(delta.total_seconds())
+    if seconds < 120:
+        return f"{int(seconds)} seconds"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} minutes"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} hours"
+    return f"{max(days, int(seconds // 86400))} days"
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _subject(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string() or "(empty subject)"
+
+
+def _names(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    names: list[str] = list(san.get_values_for_type(x509.DNSName))
+    names.extend(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
+    return names
+
+
+def _check_validity(
+    cert: x509.Certificate, label: str, role: str, now: datetime.datetime
+) -> None:
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if now > not_after:
+        raise CertificateProblemError(
+            f"the {role} certificate {_subject(cert)!r} from {label} expired on"
+            f" {not_after:%Y-%m-%d %H:%M:%S} UTC, {_fmt_delta(now - not_after)} ago.",
+            source=label,
+            problem="expired",
+            subject=_subject(cert),
+            not_before=not_before,
+            not_after=not_after,
+            hint="Renew it (issue a new certificate for the same names) and load the new file.",
+        )
+    if now < not_before:
+        raise CertificateProblemError(
+            f"the {role} certificate {_subject(cert)!r} from {label} is not valid until"
+            f" {not_before:%Y-%m-%d %H:%M:%S} UTC, {_fmt_delta(not_before - now)} from now.",
+            source=label,
+            problem="not-yet-valid",
+            subject=_subject(cert),
+            not_before=not_before,
+            not_after=not_after,
+            hint="Check this machine's clock and time zone; if the clock is right, wait or"
+            " reissue the certificate with an earlier start date.",
+        )
+
+
+def _check_signature_hash(cert: x509.Certificate, label: str, role: str) -> None:
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is not None and algorithm.name in {"sha1", "md5"}:
+        raise CertificateProblemError(
+            f"the {role} certificate {_subject(cert)!r} from {label} is signed with"
+            f" {algorithm.name.upper()}, which OpenSSL and every current client reject.",
+            source=label,
+            problem="weak-signature",
+            subject=_subject(cert),
+            hint="Reissue it with a SHA-256 signature.",
+        )
+
+
+def check_identity(
+    chain: Sequence[x509.Certificate],
+    key: PrivateKeyTypes,
+    *,
+    cert_label: str,
+    key_label: str,
+    role: str,
+) -> Identity:
+    """Check that *chain* and *key* form a usable identity for *role* ("server" or "client").
+
+    Raises:
+        KeyMismatchError: the key does not belong to the leaf.
+        CertificateProblemError: no SAN (server), expired, not yet valid, chain out of order, a CA
+            certificate as leaf, a weak key or signature.
+    """
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    leaf = chain[0]
+    subject = _subject(leaf)
+    if leaf.public_key() != key.public_key():
+        raise KeyMismatchError(
+            f"the private key from {key_label} does not belong to the certificate"
+            f" {subject!r} from {cert_label}.",
+            source=key_label,
+            cert_source=cert_label,
+            hint="Pass the key that was generated with this certificate (compare"
+            " `openssl x509 -noout -pubkey` with `openssl pkey -pubout`); a renewal often comes"
+            " with a new key.",
+        )
+    if _is_ca(leaf):
+        raise CertificateProblemError(
+            f"the {role} certificate {subject!r} from {cert_label} is a CA certificate"
+            " (basicConstraints CA:TRUE), not a leaf.",
+            source=cert_label,
+            problem="ca-as-leaf",
+            subject=subject,
+            hint=f"Use the CA to issue a {role} certificate (securelink minica, or"
+            " CertificateAuthority.issue) and use that; give the CA itself only as ca= or"
+            " client_ca=.",
+        )
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < _MIN_RSA_BITS:
+        raise CertificateProblemError(
+            f"the {role} certificate {subject!r} from {cert_label} has a {key.key_size}-bit RSA"
+            f" key; OpenSSL and current clients refuse RSA keys under {_MIN_RSA_BITS} bits.",
+            source=cert_label,
+            problem="weak-key",
+            subject=subject,
+            hint="Issue a new certificate with an ECDSA P-256 or RSA-2048 (or larger) key.",
+        )
+    if isinstance(key, dsa.DSAPrivateKey) or (
+        isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size < 256
+    ):
+        raise CertificateProblemError(
+            f"the {role} certificate {subject!r} from {cert_label} uses a key type or size"
+            " that TLS clients no longer accept.",
+            source=cert_label,
+            problem="weak-key",
+            subject=subject,
+            hint="Issue a new certificate with an ECDSA P-256 or RSA-2048 (or larger) key.",
+        )
+    if role == "server" and not _names(leaf):
+        raise CertificateProblemError(
+            f"the server certificate {subject!r} from {cert_label} has no DNS or IP"
+            " SubjectAltName. Clients check host names only against the SAN (the Common Name is"
+            " ignored, as by browsers, Go and securelink), so no client could verify it.",
+            source=cert_label,
+            problem="no-subject-alt-name",
+            subject=subject,
+            hint="Reissue it with the server's names as SANs (for example"
+            " `securelink minica --domains example.internal` or openssl's"
+            " -addext subjectAltName=DNS:example.internal).",
+        )
+    now = _utcnow()
+    for cert in chain:
+        _check_validity(cert, cert_label, role if cert is leaf else "intermediate", now)
+        _check_signature_hash(cert, cert_label, role if cert is leaf else "intermediate")
+    for child, parent in zip(chain, chain[1:], strict=False):
+        if child.issuer != parent.subject or not _signed_by(child, parent):
+            present = [_subject(c) for c in chain]
+            raise CertificateProblemError(
+                f"the certificate chain from {cert_label} is out of order: {_subject(child)!r}"
+                f" is followed by {_subject(parent)!r}, which did not issue it. Chain as given:"
+                f" {present}.",
+                source=cert_label,
+                problem="chain-order",
+                subject=_subject(child),
+                hint="Put the leaf first, then each certificate's issuer in turn; leave out the"
+                " root (`cat leaf.pem intermediate.pem > chain.pem`).",
+            )
+    return Identity(tuple(chain), key, cert_label, key_label)
+
+
+def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(parent)
+    except (ValueError, TypeError, Exception):  # noqa: BLE001 - InvalidSignature and friends
+        return False
+    return True
+
+
+def load_identity_material(
+    cert: tuple[object, ...],
+    key: object,
+    password: Password | None,
+    *,
+    role: str,
+    stamps: list[FileStamp],
+) -> Identity:
+    """Load and check ``cert``/``key``/``password`` from options."""
+    if len(cert) == 1 and isinstance(cert[0], PKCS12):
+        chain, private_key, label = _load_pkcs12(cert[0], password, stamps)
+        return check_identity(chain, private_key, cert_label=label, key_label=label, role=role)
+    chain = []
+    labels = []
+    for item in cert:
+        certs, label = load_certificates(item, what="certificate", stamps=stamps)
+        chain.extend(certs)
+        labels.append(label)
+    cert_label = labels[0] if len(labels) == 1 else ", ".join(labels)
+    private_key, key_label = load_private_key(key, password, stamps=stamps)
+    return check_identity(
+        chain, private_key, cert_label=cert_label, key_label=key_label, role=role
+    )
+
+
+def load_identity(ctx: ssl.SSLContext, identity: Identity) -> None:
+    """Give *identity* to *ctx* without writing plaintext key material to disk.
+
+    On Linux the PEM goes into an anonymous memory file (``memfd_create``) that OpenSSL reads
+    through ``/proc/self/fd``.  Elsewhere, or if that fails, the key is written *encrypted* with a
+    random one-time password to a 0600 temporary file that is removed as soon as OpenSSL has read
+    it.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    chain_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in identity.chain)
+    if _memfd_supported():
+        key_pem = identity.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            _load_via_memfd(ctx, key_pem + chain_pem)
+            return
+        except _MemfdUnavailable:
+            pass
+    _load_via_encrypted_tempfile(ctx, identity, chain_pem)
+
+
+class _MemfdUnavailable(Exception):
+    pass
+
+
+def _memfd_supported() -> bool:
+    return hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")
+
+
+def _load_via_memfd(ctx: ssl.SSLContext, pem: bytes) -> None:
+    try:
+        fd = os.memfd_create("securelink-identity", os.MFD_CLOEXEC)
+    except OSError as exc:  # seccomp filters or old kernels
+        raise _MemfdUnavailable from exc
+    try:
+        view = memoryview(pem)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
+def _load_via_encrypted_tempfile(ctx: ssl.SSLContext, identity: Identity, chain: bytes) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    one_time = secrets.token_urlsafe(32)
+    key_pem = identity.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(one_time.encode()),
+    )
+    # mkstemp creates the file with O_EXCL and mode 0600.
+    fd, path = tempfile.mkstemp(prefix="securelink-", suffix=".pem")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(key_pem + chain)
+        ctx.load_cert_chain(path, password=one_time)
+    finally:
+        os.unlink(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust (CA sets)
+
+
+@dataclass(slots=True)
+class CASet:
+    """What a context should trust, resolved from ``ca`` / ``client_ca``."""
+
+    certifi: bool = False
+    system: bool = False
+    certificates: list[x509.Certificate] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def cadata(self) -> str | None:
+        """All explicit certificates as one PEM string, for ``load_verify_locations``."""
+        from cryptography.hazmat.primitives import serialization
+
+        if not self.certificates:
+            return None
+        return "".join(
+            c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in self.certificates
+        )
+
+
+def _iter_ca_sources(
+    source: object, stamps: list[FileStamp]
+) -> Iterable[tuple[object, str | None]]:
+    if isinstance(source, str | os.PathLike):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            st = os.stat(path)
+            stamps.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+            entries = sorted(
+                e
+                for e in os.listdir(path)
+                if not e.startswith(".") and os.path.isfile(os.path.join(path, e))
+            )
+            if not entries:
+                raise MaterialError(
+                    f"{path} is a directory with no files in it; it was given as the CA.",
+                    source=path,
+                    found="empty directory",
+                    hint="Put the CA certificates (PEM or DER files) in it, or name the CA file.",
+                )
+            for entry in entries:
+                yield os.path.join(path, entry), path
+            return
+    yield source, None
+
+
+def load_cas(sources: tuple[object, ...], *, what: str, stamps: list[FileStamp]) -> CASet:
+    """Resolve CA sources into a :class:`CASet`, checking that each one holds a usable CA.
+
+    A source that holds no certificate, or only non-CA certificates, is an error; so is a set in
+    which every CA certificate has expired.  Some expired CAs among valid ones give a
+    :class:`~securelink.SecurityWarning`.
+    """
+    result = CASet()
+    for source in sources:
+        if source is Trust.CERTIFI:
+            result.certifi = True
+            continue
+        if source is Trust.SYSTEM:
+            result.system = True
+            continue
+        for item, directory in _iter_ca_sources(source, stamps):
+            certs, label = load_certificates(item, what=what, stamps=stamps)
+            cas = [c for c in certs if _is_ca(c)]
+            if not cas:
+                leaf = certs[0]
+                raise CertificateProblemError(
+                    f"{label} holds no CA certificate: {_subject(leaf)!r} is a leaf"
+                    f" (issued by {leaf.issuer.rfc4514_string()!r}), and only CA certificates"
+                    f" can be trusted as {what}.",
+                    source=label,
+                    problem="no-ca-certificate",
+                    subject=_subject(leaf),
+                    hint="Trust the CA that issued it (minica writes it as minica.pem), not the"
+                    " leaf itself.",
+                )
+            result.certificates.extend(cas)
+            result.labels.append(label)
+    _check_ca_expiry(result, what)
+    return result
+
+
+def _check_ca_expiry(result: CASet, what: str) -> None:
+    if not result.certificates:
+        return
+    now = _utcnow()
+    expired = [c for c in result.certificates if c.not_valid_after_utc < now]
+    if not expired:
+        return
+    listing = ", ".join(
+        f"{_subject(c)!r} (expired {c.not_valid_after_utc:%Y-%m-%d})" for c in expired
+    )
+    if len(expired) == len(result.certificates) and not (result.certifi or result.system):
+        first = expired[0]
+        raise CertificateProblemError(
+            f"every {what} certificate given has expired: {listing}; nothing could be verified"
+            " against them.",
+            source=", ".join(result.labels),
+            problem="all-cas-expired",
+            subject=_subject(first),
+            not_before=first.not_valid_before_utc,
+            not_after=first.not_valid_after_utc,
+            hint="Replace the CA certificate with its renewed version.",
+        )
+    warnings.warn(
+        f"some {what} certificates have expired and will not verify anything: {listing}.",
+        SecurityWarning,
+        stacklevel=4,
+    )
+
+
+def is_ip_address(name: str) -> bool:
+    """Return whether *name* is an IPv4 or IPv6 address literal."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
