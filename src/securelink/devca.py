@@ -1,0 +1,777 @@
+"""A development certificate authority, for tests, demos and local development.
+
+.. warning::
+   This module is for development and tests, **not production**.  Its CA key lives in memory or in
+   a plain 0600 file next to the certificates, nothing is revoked, and nothing is audited.  Use a
+   real PKI (a private CA service, ACME, or your platform's certificate manager) in production.
+
+It does what `minica <https://github.com/jsha/minica>`_ and trustme do, with certificates that pass
+``VERIFY_X509_STRICT``: every leaf carries its names as SubjectAltNames only (no Common Name), the
+right basic constraints, key usage and extended key usage, and subject/authority key identifiers.
+
+Example::
+
+    from securelink import devca, client_context, server_context
+
+    ca = devca.CertificateAuthority()
+    server = ca.issue("localhost", "127.0.0.1")
+    server_ctx = server_context(server.server_options())
+    client_ctx = client_context(ca.client_options())
+
+:func:`minica` writes files in minica's layout (``minica.pem``, ``minica-key.pem``,
+``<first-name>/cert.pem``, ``<first-name>/key.pem``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import ipaddress
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._options import ClientAuth, ClientOptions, ServerOptions
+from .errors import ConfigurationError, KeyMismatchError, MaterialError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+__all__ = [
+    "CertificateAuthority",
+    "IssuedCertificate",
+    "KeyType",
+    "MinicaFiles",
+    "Usage",
+    "minica",
+]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9.*-]+$")
+_LEAF_LIFETIME = datetime.timedelta(days=825)  # Apple's limit for TLS server certificates
+_CA_LIFETIME = datetime.timedelta(days=3650)
+_BACKDATE = datetime.timedelta(minutes=5)  # tolerate small clock differences between peers
+
+
+class KeyType(enum.Enum):
+    """The kind of key to generate."""
+
+    #: ECDSA on NIST P-256 (the default: small, fast, universally supported).
+    ECDSA_P256 = "ecdsa"
+    #: ECDSA on NIST P-384 (minica's default since 2024).
+    ECDSA_P384 = "ecdsa-p384"
+    #: RSA, 2048 bits.
+    RSA_2048 = "rsa"
+    #: RSA, 3072 bits.
+    RSA_3072 = "rsa-3072"
+
+
+class Usage(enum.Enum):
+    """What a leaf certificate may be used for (its extended key usage)."""
+
+    #: TLS server authentication only (``serverAuth``).
+    SERVER = "server"
+    #: TLS client authentication only (``clientAuth``).
+    CLIENT = "client"
+    #: Both, as minica issues every leaf.
+    BOTH = "both"
+
+
+def _generate_key(key_type: KeyType | str) -> CertificateIssuerPrivateKeyTypes:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    kind = KeyType(key_type)
+    if kind is KeyType.ECDSA_P256:
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind is KeyType.ECDSA_P384:
+        return ec.generate_private_key(ec.SECP384R1())
+    size = 2048 if kind is KeyType.RSA_2048 else 3072
+    return rsa.generate_private_key(public_exponent=65537, key_size=size)
+
+
+def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> Any:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _general_names(names: Sequence[str]) -> list[x509.GeneralName]:
+    from cryptography import x509
+
+    if not names:
+        raise ConfigurationError(
+            "a certificate needs at least one DNS name or IP address.",
+            field="names",
+            hint='Pass the names it is for, for example issue("localhost", "127.0.0.1").',
+        )
+    result: list[x509.GeneralName] = []
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(
+                f"{name!r} is not a DNS name or IP address.",
+                field="names",
+                hint="Pass names as non-empty strings.",
+            )
+        try:
+            result.append(x509.IPAddress(ipaddress.ip_address(name)))
+            continue
+        except ValueError:
+            pass
+        if not _NAME_RE.match(name):
+            raise ConfigurationError(
+                f"{name!r} is not a valid DNS name (allowed: letters, digits, '.', '-', '*').",
+                field="names",
+                hint="Maybe there are spaces in your name list? Pass each name separately.",
+            )
+        result.append(x509.DNSName(name.encode("idna").decode("ascii") if not name.isascii()
+                                    else name))
+    return result
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: CertificateIssuerPrivateKeyTypes, password: bytes | None = None) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    """A leaf certificate issued by a :class:`CertificateAuthority`, with its key.
+
+    Attributes:
+        certificate: The leaf.
+        private_key: Its private key.
+        chain: The intermediates between the leaf and the root, nearest first (empty when issued by
+            a root).
+        root: The root certificate of the issuing hierarchy: what peers must trust.
+    """
+
+    certificate: x509.Certificate
+    private_key: CertificateIssuerPrivateKeyTypes
+    chain: tuple[x509.Certificate, ...]
+    root: x509.Certificate
+
+    @property
+    def cert_pem(self) -> bytes:
+        """The leaf certificate alone, as PEM."""
+        return _pem(self.certificate)
+
+    @property
+    def chain_pem(self) -> bytes:
+        """The leaf followed by its intermediates, as PEM: what a peer should be sent."""
+        return b"".join(_pem(c) for c in (self.certificate, *self.chain))
+
+    @property
+    def key_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM.  Keep it secret."""
+        return _key_pem(self.private_key)
+
+    @property
+    def root_pem(self) -> bytes:
+        """The root certificate as PEM: what peers must trust."""
+        return _pem(self.root)
+
+    def encrypted_key_pem(self, password: str | bytes) -> bytes:
+        """Return the private key as encrypted PKCS#8 PEM, protected by *password*."""
+        pw = password.encode() if isinstance(password, str) else password
+        return _key_pem(self.private_key, pw)
+
+    def pkcs12(self, password: str | bytes | None = None, *, name: str | None = None) -> bytes:
+        """Return the leaf, its chain and its key as a PKCS#12 (``.p12``) bundle.
+
+        Args:
+            password: Encrypts the bundle; ``None`` writes an unencrypted one.
+            name: The bundle's friendly name.
+        """
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        pw = password.encode() if isinstance(password, str) else password
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(pw) if pw else serialization.NoEncryption()
+        )
+        return pkcs12.serialize_key_and_certificates(
+            name.encode() if name else None,
+            self.private_key,
+            self.certificate,
+            list(self.chain) or None,
+            encryption,
+        )
+
+    def server_options(self, **kwargs: Any) -> ServerOptions:
+        """Return :class:`~securelink.ServerOptions` presenting this certificate.
+
+        Keyword arguments are passed on.  When ``client_auth`` asks for client certificates and
+        ``client_ca`` is not given, clients must chain to this certificate's own root.
+        """
+        kwargs.setdefault("cert", (self.certificate, *self.chain))
+        kwargs.setdefault("key", self.private_key)
+        if kwargs.get("client_auth", ClientAuth.NONE) is not ClientAuth.NONE:
+            kwargs.setdefault("client_ca", self.root)
+        return ServerOptions(**kwargs)
+
+    def client_options(self, **kwargs: Any) -> ClientOptions:
+        """Return :class:`~securelink.ClientOptions` presenting this certificate (mutual TLS).
+
+        Keyword arguments are passed on; ``ca`` defaults to this certificate's own root.
+        """
+        kwargs.setdefault("cert", (self.certificate, *self.chain))
+        kwargs.setdefault("key", self.private_key)
+        kwargs.setdefault("ca", self.root)
+        return ClientOptions(**kwargs)
+
+
+class CertificateAuthority:
+    """A certificate authority that issues SAN-only certificates for development and tests.
+
+    Args:
+        common_name: The CA's name; by default ``securelink development CA <6 hex digits>``.
+        key_type: The CA key's type (default ECDSA P-256).
+        valid_for: How long the CA certificate is valid (default 10 years).
+        path_length: How many intermediates may follow this CA (``None``: no limit).
+
+    Not for production: see the module documentation.
+    """
+
+    certificate: x509.Certificate
+    private_key: CertificateIssuerPrivateKeyTypes
+    parent: CertificateAuthority | None
+
+    def __init__(
+        self,
+        *,
+        common_name: str | None = None,
+        key_type: KeyType | str = KeyType.ECDSA_P256,
+        valid_for: datetime.timedelta = _CA_LIFETIME,
+        path_length: int | None = None,
+    ) -> None:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        key = _generate_key(key_type)
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "securelink development CA"),
+                x509.NameAttribute(
+                    NameOID.COMMON_NAME,
+                    common_name or f"securelink development CA {secrets.token_hex(3)}",
+                ),
+            ]
+        )
+        now = _now()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _BACKDATE)
+            .not_valid_after(now + valid_for)
+        )
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        builder = _ca_extensions(builder, ski, ski, path_length)
+        self.certificate = builder.sign(key, _hash_for(key))
+        self.private_key = key
+        self.parent = None
+
+    @classmethod
+    def from_pem(
+        cls, cert_pem: bytes, key_pem: bytes, *, password: str | bytes | None = None
+    ) -> CertificateAuthority:
+        """Load an existing CA from its certificate and key.
+
+        Raises:
+            MaterialError: the certificate is not a CA certificate, or the key cannot be read.
+            KeyMismatchError: the key does not belong to the certificate.
+        """
+        from cryptography import x509
+
+        from ._material import load_certificates, load_private_key
+
+        certs, cert_label = load_certificates(cert_pem, what="CA certificate", stamps=[])
+        key, key_label = load_private_key(key_pem, password, stamps=[])
+        return cls._adopt(certs[0], key, cert_label, key_label, x509)
+
+    @classmethod
+    def _adopt(
+        cls, cert: x509.Certificate, key: Any, cert_label: str, key_label: str, x509: Any
+    ) -> CertificateAuthority:
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise MaterialError(
+                f"{cert_label} is not a CA certificate (no basicConstraints CA:TRUE).",
+                source=cert_label,
+                found="CERTIFICATE",
+                hint="Pass the CA's own certificate (minica.pem), not a leaf.",
+            )
+        if cert.public_key() != key.public_key():
+            raise KeyMismatchError(
+                f"the CA key from {key_label} does not belong to the CA certificate from"
+                f" {cert_label}.",
+                source=key_label,
+                cert_source=cert_label,
+                hint="Keep minica.pem and minica-key.pem together; they are a pair.",
+            )
+        self = cls.__new__(cls)
+        self.certificate = cert
+        self.private_key = key
+        self.parent = None
+        return self
+
+    @property
+    def cert_pem(self) -> bytes:
+        """The CA certificate as PEM: what peers must trust."""
+        return _pem(self.certificate)
+
+    @property
+    def key_pem(self) -> bytes:
+        """The CA's private key as unencrypted PKCS#8 PEM.  Keep it secret."""
+        return _key_pem(self.private_key)
+
+    @property
+    def root(self) -> x509.Certificate:
+        """The root certificate at the top of this CA's hierarchy."""
+        ca = self
+        while ca.parent is not None:
+            ca = ca.parent
+        return ca.certificate
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """This CA's certificate and its parents' up to but excluding the root, nearest first."""
+        chain = []
+        ca: CertificateAuthority | None = self
+        while ca is not None and ca.parent is not None:
+            chain.append(ca.certificate)
+            ca = ca.parent
+        return tuple(chain)
+
+    def _sign(self, builder: Any) -> x509.Certificate:
+        result: x509.Certificate = builder.sign(self.private_key, _hash_for(self.private_key))
+        return result
+
+    def _aki(self) -> Any:
+        from cryptography import x509
+
+        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+            self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        )
+
+    def intermediate(
+        self,
+        *,
+        common_name: str | None = None,
+        key_type: KeyType | str | None = None,
+        valid_for: datetime.timedelta = _CA_LIFETIME,
+        path_length: int | None = 0,
+    ) -> CertificateAuthority:
+        """Create an intermediate CA signed by this one.
+
+        Args:
+            common_name: Its name; by default ``securelink development intermediate <hex>``.
+            key_type: Its key type; by default the same kind as this CA's.
+            valid_for: How long it is valid (capped at this CA's own expiry).
+            path_length: How many further intermediates may follow it (default 0: none).
+        """
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        key = _generate_key(key_type or _key_type_of(self.private_key))
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "securelink development CA"),
+                x509.NameAttribute(
+                    NameOID.COMMON_NAME,
+                    common_name or f"securelink development intermediate {secrets.token_hex(3)}",
+                ),
+            ]
+        )
+        now = _now()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _BACKDATE)
+            .not_valid_after(min(now + valid_for, self.certificate.not_valid_after_utc))
+        )
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        builder = _ca_extensions(builder, ski, self._aki(), path_length)
+        child = CertificateAuthority.__new__(CertificateAuthority)
+        child.certificate = self._sign(builder)
+        child.private_key = key
+        child.parent = self
+        return child
+
+    def issue(
+        self,
+        *names: str,
+        usage: Usage | str = Usage.BOTH,
+        key_type: KeyType | str = KeyType.ECDSA_P256,
+        valid_for: datetime.timedelta = _LEAF_LIFETIME,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+        common_name: str | None = None,
+    ) -> IssuedCertificate:
+        """Issue a leaf certificate for DNS names and IP addresses.
+
+        Args:
+            names: DNS names (``"localhost"``, ``"*.example.test"``) and IP addresses
+                (``"127.0.0.1"``, ``"::1"``), all written as SubjectAltNames.
+            usage: Server, client or both (default, as minica).
+            key_type: The leaf key's type (default ECDSA P-256).
+            valid_for: Lifetime from now (default 825 days).
+            not_before: Explicit start of validity (for testing clocks); overrides the default.
+            not_after: Explicit end of validity (for testing expiry); overrides ``valid_for``.
+            common_name: Put a Common Name in the subject as well.  It is informational only:
+                securelink, browsers and Go match names against the SAN alone.
+
+        Returns:
+            The certificate, its key, and the chain up to the root.
+        """
+        from cryptography import x509
+
+        general_names = _general_names(names)
+        key = _generate_key(key_type)
+        now = _now()
+        start = not_before if not_before is not None else now - _BACKDATE
+        end = not_after if not_after is not None else now + valid_for
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_leaf_subject(common_name, names[0]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+        )
+        builder = _leaf_extensions(builder, key.public_key(), self._aki(), general_names, usage)
+        return IssuedCertificate(self._sign(builder), key, self.chain, self.root)
+
+    def sign_csr(
+        self,
+        csr: x509.CertificateSigningRequest | bytes,
+        *,
+        usage: Usage | str = Usage.BOTH,
+        valid_for: datetime.timedelta = _LEAF_LIFETIME,
+    ) -> x509.Certificate:
+        """Issue a certificate for a certificate signing request.
+
+        The names come from the CSR's SubjectAltName extension; its other requested extensions are
+        ignored (the CA decides key usage and constraints).  A CSR whose signature does not verify
+        is refused.
+
+        Args:
+            csr: The CSR, as a ``cryptography`` object or PEM/DER bytes.
+            usage: Server, client or both.
+            valid_for: Lifetime from now.
+
+        Raises:
+            MaterialError: the bytes are not a CSR, or its signature does not verify.
+            ConfigurationError: the CSR requests no SubjectAltName.
+        """
+        from cryptography import x509
+
+        if isinstance(csr, bytes):
+            csr = _load_csr(csr)
+        if not csr.is_signature_valid:
+            raise MaterialError(
+                "the CSR's signature does not verify: it was not made with the key it carries.",
+                source="the in-memory CSR",
+                found="CERTIFICATE REQUEST",
+                hint="Create the CSR again with the private key it should certify.",
+            )
+        try:
+            san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            general_names = list(san)
+        except x509.ExtensionNotFound:
+            general_names = []
+        if not general_names:
+            raise ConfigurationError(
+                "the CSR requests no SubjectAltName; securelink issues SAN-only certificates.",
+                field="csr",
+                hint="Create the CSR with the names as SANs, for example openssl req"
+                " -addext subjectAltName=DNS:example.test.",
+            )
+        now = _now()
+        public_key = csr.public_key()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(csr.subject)
+            .issuer_name(self.certificate.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _BACKDATE)
+            .not_valid_after(now + valid_for)
+        )
+        builder = _leaf_extensions(builder, public_key, self._aki(), general_names, usage)
+        return self._sign(builder)
+
+    def client_options(self, **kwargs: Any) -> ClientOptions:
+        """Return :class:`~securelink.ClientOptions` that trust this CA's root.
+
+        Keyword arguments are passed on (for example ``alpn``, or ``cert``/``key`` for mTLS).
+        """
+        kwargs.setdefault("ca", self.root)
+        return ClientOptions(**kwargs)
+
+
+def _key_type_of(key: Any) -> KeyType:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return KeyType.ECDSA_P384 if key.curve.key_size >= 384 else KeyType.ECDSA_P256
+    return KeyType.RSA_2048 if key.key_size <= 2048 else KeyType.RSA_3072
+
+
+def _load_csr(data: bytes) -> x509.CertificateSigningRequest:
+    from cryptography import x509
+
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_csr(data)
+        return x509.load_der_x509_csr(data)
+    except ValueError as exc:
+        raise MaterialError(
+            "the in-memory CSR does not decode as a certificate signing request.",
+            source="the in-memory CSR",
+            hint="Pass a PEM '-----BEGIN CERTIFICATE REQUEST-----' block or DER bytes.",
+        ) from exc
+
+
+def _leaf_subject(common_name: str | None, first: str) -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    attributes = [
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "securelink development certificate"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"issued for {first}"),
+    ]
+    if common_name:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
+def _ca_extensions(builder: Any, ski: Any, aki: Any, path_length: int | None) -> Any:
+    from cryptography import x509
+
+    if not isinstance(aki, x509.AuthorityKeyIdentifier):
+        aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(aki)
+    return (
+        builder.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(aki, critical=False)
+    )
+
+
+def _leaf_extensions(
+    builder: Any, public_key: Any, aki: Any, names: list[Any], usage: Usage | str
+) -> Any:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    kind = Usage(usage)
+    ekus = {
+        Usage.SERVER: [ExtendedKeyUsageOID.SERVER_AUTH],
+        Usage.CLIENT: [ExtendedKeyUsageOID.CLIENT_AUTH],
+        Usage.BOTH: [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+    }[kind]
+    return (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                # RSA key exchange (TLS 1.2 without ECDHE) encrypts to the key; harmless to allow.
+                key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(aki, critical=False)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# minica's file layout
+
+
+@dataclass(frozen=True, slots=True)
+class MinicaFiles:
+    """The files :func:`minica` wrote or reused.
+
+    Attributes:
+        ca_cert: Path of the CA certificate (``minica.pem``).
+        ca_key: Path of the CA key (``minica-key.pem``).
+        cert: Path of the leaf certificate (``<first-name>/cert.pem``).
+        key: Path of the leaf key (``<first-name>/key.pem``).
+        ca_created: Whether the CA was created by this call (``False``: an existing one was reused).
+    """
+
+    ca_cert: str
+    ca_key: str
+    cert: str
+    key: str
+    ca_created: bool
+
+    def server_options(self, **kwargs: Any) -> ServerOptions:
+        """Return :class:`~securelink.ServerOptions` for the leaf files."""
+        return ServerOptions(cert=self.cert, key=self.key, **kwargs)
+
+    def client_options(self, **kwargs: Any) -> ClientOptions:
+        """Return :class:`~securelink.ClientOptions` trusting the CA file (pass ``cert``/``key``
+        for mutual TLS)."""
+        kwargs.setdefault("ca", self.ca_cert)
+        return ClientOptions(**kwargs)
+
+
+def _write_new(path: str, data: bytes, mode: int) -> None:
+    # O_EXCL: like minica, never overwrite an existing file.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError as exc:
+        raise MaterialError(
+            f"{path} already exists; securelink never overwrites certificates or keys.",
+            source=path,
+            hint="Remove it first if you really want a new one, or use another name.",
+        ) from exc
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def minica(
+    directory: str | os.PathLike[str] = ".",
+    *,
+    domains: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
+    ca_cert: str = "minica.pem",
+    ca_key: str = "minica-key.pem",
+    ca_alg: KeyType | str = KeyType.ECDSA_P256,
+) -> MinicaFiles:
+    """Issue a certificate into *directory* exactly as minica lays it out.
+
+    The CA is read from ``ca_cert``/``ca_key`` (relative to *directory*) if both exist, and created
+    there otherwise (the key with mode 0600).  The leaf goes into ``<first-name>/cert.pem`` and
+    ``<first-name>/key.pem`` (directory mode 0700, key 0600, any ``*`` in the name written as
+    ``_``).  No existing file is ever overwritten.  Like minica, each leaf is valid for both server
+    and client authentication.
+
+    Args:
+        directory: Where to work (default: the current directory).
+        domains: DNS names for the leaf.
+        ip_addresses: IP addresses for the leaf.
+        ca_cert: The CA certificate's file name.
+        ca_key: The CA key's file name.
+        ca_alg: The key type of a newly created CA (``"ecdsa"`` or ``"rsa"``).
+
+    Returns:
+        The paths written or reused.
+
+    Raises:
+        ConfigurationError: no names, or a malformed one.
+        MaterialError: only one of the CA files exists, they do not match, or a leaf file exists.
+    """
+    base = os.fspath(directory)
+    for ip in ip_addresses:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{ip!r} is not an IP address.",
+                field="ip_addresses",
+                hint="Pass IPv4 or IPv6 literals such as 127.0.0.1 or ::1.",
+            ) from exc
+    names = [*domains, *ip_addresses]
+    general_names = _general_names(names)  # validates before anything is written
+    del general_names
+    cert_path = os.path.join(base, ca_cert)
+    key_path = os.path.join(base, ca_key)
+    have_cert, have_key = os.path.exists(cert_path), os.path.exists(key_path)
+    if have_cert != have_key:
+        present, absent = (cert_path, key_path) if have_cert else (key_path, cert_path)
+        raise MaterialError(
+            f"{present} exists but {absent} does not; a CA needs both.",
+            source=absent,
+            hint="Restore the missing file, or move the other one away to create a new CA.",
+        )
+    created = not have_cert
+    if created:
+        ca = CertificateAuthority(key_type=ca_alg)
+        _write_new(key_path, ca.key_pem, 0o600)
+        _write_new(cert_path, ca.cert_pem, 0o644)
+    else:
+        from cryptography import x509
+
+        from ._material import load_certificates, load_private_key
+
+        certs, cert_label = load_certificates(cert_path, what="CA certificate", stamps=[])
+        key, key_label = load_private_key(key_path, None, stamps=[])
+        ca = CertificateAuthority._adopt(certs[0], key, cert_label, key_label, x509)
+    leaf_dir = os.path.join(base, names[0].replace("*", "_"))
+    try:
+        os.mkdir(leaf_dir, 0o700)
+    except FileExistsError:
+        pass
+    leaf = ca.issue(*names, usage=Usage.BOTH)
+    leaf_cert = os.path.join(leaf_dir, "cert.pem")
+    leaf_key = os.path.join(leaf_dir, "key.pem")
+    if os.path.exists(leaf_cert) or os.path.exists(leaf_key):
+        existing = leaf_cert if os.path.exists(leaf_cert) else leaf_key
+        raise MaterialError(
+            f"{existing} already exists; securelink never overwrites certificates or keys.",
+            source=existing,
+            hint="Remove the directory first if you really want a new certificate.",
+        )
+    _write_new(leaf_key, leaf.key_pem, 0o600)
+    _write_new(leaf_cert, leaf.chain_pem, 0o644)
+    return MinicaFiles(cert_path, key_path, leaf_cert, leaf_key, created)
