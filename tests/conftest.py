@@ -1,0 +1,38 @@
+"""Session-wide development PKI for the tests (generated once, in memory)."""
+
+from __future__ import annotations
+
+import pytest
+
+import securelink
+from securelink import devca
+
+
+@pytest.fixture(autouse=True)
+def _fresh_context_cache() -> None:
+    """Each test starts without shared contexts, so one test's cache cannot hide another's bug."""
+    securelink._context.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def ca() -> devca.CertificateAuthority:
+    """An ECDSA development root CA."""
+    return devca.CertificateAuthority()
+
+
+@pytest.fixture(scope="session")
+def rsa_ca() -> devca.CertificateAuthority:
+    """An RSA development root CA."""
+    return devca.CertificateAuthority(key_type=devca.KeyType.RSA_2048)
+
+
+@pytest.fixture(scope="session")
+def server_cert(ca: devca.CertificateAuthority) -> devca.IssuedCertificate:
+    """A server certificate for localhost and 127.0.0.1."""
+    return ca.issue("localhost", "127.0.0.1", usage=devca.Usage.SERVER)
+
+
+@pytest.fixture(scope="session")
+def client_cert(ca: devca.CertificateAuthority) -> devca.IssuedCertificate:
+    """A client certificate for client.test."""
+    return ca.issue("client.test", usage=devca.Usage.CLIENT)
