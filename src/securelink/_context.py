@@ -115,7 +115,7 @@ def _load_trust(
                 f"OpenSSL refused the CA certificates from {', '.join(cas.labels)}: {exc}.",
                 source=", ".join(cas.labels),
                 found="CERTIFICATE",
-                hint="Check them with `securelink inspect`.",
+                hint="Check them with `openssl x509 -noout -text -in FILE`.",
             ) from exc
 
 
@@ -135,7 +135,7 @@ def _load_own(
             f" {identity.key_label}: {exc.reason or exc}.",
             source=identity.cert_label,
             found="CERTIFICATE",
-            hint="Check the certificate and key with `securelink inspect`.",
+            hint="Check the certificate with `openssl x509 -noout -text -in FILE`.",
         ) from exc
 
 

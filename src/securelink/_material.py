@@ -15,11 +15,11 @@ import secrets
 import ssl
 import stat
 import tempfile
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import _warn
 from ._options import PKCS12, Trust
 from .errors import (
     CertificateProblemError,
@@ -249,7 +249,7 @@ def _not_pem_nor_der(label: str, data: bytes, what: str) -> MaterialError:
         source=label,
         found="unknown",
         hint=f"Point at the {what} itself: PEM starts with '-----BEGIN', DER is binary."
-        " Try `securelink inspect` or `openssl x509 -in FILE -noout -text` to see what it is.",
+        " `openssl storeutl -noout -text FILE` shows what a file holds.",
     )
 
 
@@ -454,8 +454,17 @@ def load_private_key(
         )
     label = _describe(source, "key")
     data = source if isinstance(source, bytes) else _read(source, "private key", stamps)
+    key, label = _load_key_data(data, password, label)
     if not isinstance(source, bytes):
-        _warn_if_readable(os.fspath(source), stamps)
+        _warn_if_readable(os.fspath(source))
+    return key, label
+
+
+def _load_key_data(
+    data: bytes, password: Password | None, label: str
+) -> tuple[PrivateKeyTypes, str]:
+    from cryptography.hazmat.primitives import serialization
+
     pw = _password_bytes(password)
     blocks = _pem_blocks(data, label)
     if blocks is not None:
@@ -501,17 +510,16 @@ def _key_hint(found: str) -> str:
     return "Pass the private key file (-----BEGIN PRIVATE KEY-----) as key=."
 
 
-def _warn_if_readable(path: str, stamps: list[FileStamp]) -> None:
+def _warn_if_readable(path: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except OSError:  # pragma: no cover - it was just read
         return
     if mode & 0o077:
-        warnings.warn(
+        _warn.warn(
             f"{path} holds a private key and can be read by group or others"
             f" (mode {stat.S_IMODE(mode):04o}). Restrict it with `chmod 600 {path}`.",
             SecurityWarning,
-            stacklevel=5,
         )
 
 
@@ -526,8 +534,6 @@ def _load_pkcs12(
         if isinstance(bundle.source, bytes | bytearray)
         else _read(bundle.source, "PKCS#12 bundle", stamps)
     )
-    if not isinstance(bundle.source, bytes | bytearray):
-        _warn_if_readable(os.fspath(bundle.source), stamps)
     if not _looks_like_pkcs12(data):
         found = _what_is(data, label)
         raise MaterialError(
@@ -569,6 +575,8 @@ def _load_pkcs12(
             found="PKCS#12",
             hint="Export the bundle with both the certificate and its private key.",
         )
+    if not isinstance(bundle.source, bytes | bytearray):
+        _warn_if_readable(os.fspath(bundle.source))
     chain = _order_chain(cert, list(extra))
     return [cert, *chain], key, label
 
@@ -985,10 +993,9 @@ def _check_ca_expiry(result: CASet, what: str) -> None:
             not_after=first.not_valid_after_utc,
             hint="Replace the CA certificate with its renewed version.",
         )
-    warnings.warn(
+    _warn.warn(
         f"some {what} certificates have expired and will not verify anything: {listing}.",
         SecurityWarning,
-        stacklevel=4,
     )
 
 
