@@ -11,7 +11,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def warn(message: str, category: type[Warning]) -> None:
     """Issue a warning whose location is the first frame outside the securelink package."""
-    level = 1
+    level = 2  # 1 would be this function; 2 is our caller
     frame = sys._getframe(1)
     while frame is not None and os.path.dirname(frame.f_code.co_filename) == _PACKAGE_DIR:
         frame = frame.f_back  # type: ignore[assignment]
