@@ -77,11 +77,13 @@ def tls_client(
     """Connect to 127.0.0.1:port, send *send*, read the reply; return what the client saw."""
     side = Side()
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
-            with ctx.wrap_socket(raw, server_hostname=server_hostname) as s:
-                _record(s, side)
-                s.sendall(send)
-                side.received = s.recv(1024)
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+            ctx.wrap_socket(raw, server_hostname=server_hostname) as s,
+        ):
+            _record(s, side)
+            s.sendall(send)
+            side.received = s.recv(1024)
     except (OSError, ssl.SSLError) as exc:
         side.error = exc
     return side

@@ -28,7 +28,9 @@ def der(cert: x509.Certificate) -> bytes:
 def key_pem(key: Any, password: bytes | None = None, fmt: str = "pkcs8") -> bytes:
     """Return *key* as PEM in PKCS#8 or the traditional (PKCS#1 / SEC1) form."""
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
     )
     private_format = (
         serialization.PrivateFormat.PKCS8
@@ -88,4 +90,4 @@ def leaf(
 
 def weak_rsa_key() -> rsa.RSAPrivateKey:
     """A 1024-bit RSA key, which OpenSSL refuses at its default security level."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505

@@ -89,9 +89,7 @@ class TestSecureDefaults:
     def test_versions(self) -> None:
         """min_version and max_version reach the context."""
         ctx = client_context(
-            ClientOptions(
-                min_version=ssl.TLSVersion.TLSv1_3, max_version=ssl.TLSVersion.TLSv1_3
-            )
+            ClientOptions(min_version=ssl.TLSVersion.TLSv1_3, max_version=ssl.TLSVersion.TLSv1_3)
         )
         assert ctx.minimum_version is ssl.TLSVersion.TLSv1_3
         assert ctx.maximum_version is ssl.TLSVersion.TLSv1_3
@@ -113,7 +111,7 @@ class TestSecureDefaults:
         client = client_context(ca.client_options(keylog=str(path)))
         assert client.keylog_filename == str(path)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        server, result = handshake(server_context(server_cert.server_options()), client)
+        _server, result = handshake(server_context(server_cert.server_options()), client)
         assert result.error is None
         assert b"CLIENT_TRAFFIC_SECRET_0" in path.read_bytes()
 
@@ -139,8 +137,15 @@ class TestTrustStores:
         """An explicit CA is the only trust anchor."""
         ctx = client_context(ca.client_options())
         assert [c["subject"] for c in ctx.get_ca_certs()] == [
-            ((("organizationName", "securelink development CA"),),
-             (("commonName", ca.certificate.subject.rfc4514_string().split("CN=")[1].split(",")[0]),),)
+            (
+                (("organizationName", "securelink development CA"),),
+                (
+                    (
+                        "commonName",
+                        ca.certificate.subject.rfc4514_string().split("CN=")[1].split(",")[0],
+                    ),
+                ),
+            )
         ]
 
     def test_combined_with_certifi(self, ca: CertificateAuthority) -> None:
@@ -149,8 +154,9 @@ class TestTrustStores:
         both = client_context(ClientOptions(ca=(Trust.CERTIFI, ca.certificate)))
         assert both.cert_store_stats()["x509_ca"] == alone + 1
 
-    def test_system_store(self, monkeypatch: pytest.MonkeyPatch, ca: CertificateAuthority,
-                          tmp_path: Path) -> None:
+    def test_system_store(
+        self, monkeypatch: pytest.MonkeyPatch, ca: CertificateAuthority, tmp_path: Path
+    ) -> None:
         """Trust.SYSTEM loads what OpenSSL's default paths point at (SSL_CERT_FILE here)."""
         bundle = tmp_path / "system.pem"
         bundle.write_bytes(ca.cert_pem)
@@ -269,7 +275,7 @@ class TestNoPlaintextKeyOnDisk:
         """Loading from memory in any form opens no file for writing at all."""
         from . import pki
 
-        identity: dict[str, Any] = {
+        identities: dict[str, dict[str, Any]] = {
             "object": {"cert": server_cert.certificate, "key": server_cert.private_key},
             "pem": {"cert": server_cert.chain_pem, "key": server_cert.key_pem},
             "der": {
@@ -282,11 +288,12 @@ class TestNoPlaintextKeyOnDisk:
                 "password": "pw",
             },
             "pkcs12": {"cert": PKCS12(server_cert.pkcs12("pw")), "password": "pw"},
-        }[form]
+        }
+        identity = identities[form]
         ctx = server_context(ServerOptions(**identity), shared=False)
         assert writes == []
         client = client_context(ClientOptions(ca=server_cert.root))
-        server, result = handshake(ctx, client)
+        _server, result = handshake(ctx, client)
         assert result.error is None
 
     def test_fallback_writes_only_encrypted(
@@ -307,7 +314,7 @@ class TestNoPlaintextKeyOnDisk:
             seen["path"] = path
             real_unlink(path)
 
-        monkeypatch.setattr(_material.os, "unlink", inspecting_unlink)
+        monkeypatch.setattr(os, "unlink", inspecting_unlink)
         ctx = server_context(
             ServerOptions(cert=server_cert.certificate, key=server_cert.private_key), shared=False
         )
@@ -317,5 +324,5 @@ class TestNoPlaintextKeyOnDisk:
         assert b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in seen["data"]
         assert b"-----BEGIN PRIVATE KEY-----" not in seen["data"]
         assert not os.path.exists(seen["path"])
-        _server, result = handshake(ctx, client_context(ClientOptions(ca=server_cert.root)))
+        __server, result = handshake(ctx, client_context(ClientOptions(ca=server_cert.root)))
         assert result.error is None

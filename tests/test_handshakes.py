@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from securelink import (
     PKCS12,
@@ -118,7 +119,11 @@ class TestMaterialForms:
             "sec1-der": {"cert": c, "key": pki.key_der(k, fmt="traditional")},
             "objects": {"cert": c, "key": k},
             "sequence": {"cert": [pki.pem(c)], "key": k},
-            "encrypted-str": {"cert": c, "key": server_cert.encrypted_key_pem("pw"), "password": "pw"},
+            "encrypted-str": {
+                "cert": c,
+                "key": server_cert.encrypted_key_pem("pw"),
+                "password": "pw",
+            },
             "encrypted-bytes": {
                 "cert": c,
                 "key": server_cert.encrypted_key_pem("pw"),
@@ -177,7 +182,7 @@ class TestMaterialForms:
     ) -> None:
         """A client identity in this form is accepted by a mutual-TLS server."""
         c, k = client_cert.certificate, client_cert.private_key
-        identity: dict[str, Any] = {
+        identities: dict[str, dict[str, Any]] = {
             "pem-paths": {
                 "cert": _write(tmp_path / "c.pem", client_cert.chain_pem),
                 "key": _write(tmp_path / "k.pem", client_cert.key_pem),
@@ -185,9 +190,12 @@ class TestMaterialForms:
             "der-bytes": {"cert": pki.der(c), "key": pki.key_der(k)},
             "objects": {"cert": c, "key": k},
             "pkcs12-bytes": {"cert": PKCS12(client_cert.pkcs12("pw")), "password": "pw"},
-        }[form]
+        }
+        identity = identities[form]
         sctx = server_context(server_cert.server_options(client_auth=ClientAuth.REQUIRE_AND_VERIFY))
-        server, client = handshake(sctx, client_context(ClientOptions(ca=ca.certificate, **identity)))
+        server, client = handshake(
+            sctx, client_context(ClientOptions(ca=ca.certificate, **identity))
+        )
         assert client.error is None and server.error is None
         assert server.peer_cert is not None
         assert server.peer_cert["subjectAltName"] == (("DNS", "client.test"),)
@@ -230,11 +238,13 @@ class TestNames:
         """An IPv6 SAN is present and matches ::1 as a name check."""
         _ca, server_cert, _client = pkis["ecdsa"]
         names = server_cert.certificate.extensions.get_extension_for_oid(
-            pki.x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME
+            x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME
         ).value
-        assert "::1" in [str(ip) for ip in names.get_values_for_type(pki.x509.IPAddress)]
+        assert "::1" in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
 
-    def test_hostname_mismatch(self, ca: CertificateAuthority, server_cert: IssuedCertificate) -> None:
+    def test_hostname_mismatch(
+        self, ca: CertificateAuthority, server_cert: IssuedCertificate
+    ) -> None:
         """A name the certificate does not hold fails verification with code 62."""
         _server, client = handshake(
             server_context(server_cert.server_options()),
@@ -330,7 +340,10 @@ class TestStdlibConsumers:
     """The contexts plug into asyncio, http.client and urllib unchanged."""
 
     def test_asyncio(
-        self, ca: CertificateAuthority, server_cert: IssuedCertificate, client_cert: IssuedCertificate
+        self,
+        ca: CertificateAuthority,
+        server_cert: IssuedCertificate,
+        client_cert: IssuedCertificate,
     ) -> None:
         """asyncio.start_server and open_connection complete mutual TLS."""
         sctx = server_context(server_cert.server_options(client_auth=ClientAuth.REQUIRE_AND_VERIFY))
@@ -403,7 +416,7 @@ class TestStdlibConsumers:
 
     def test_urllib(self, https: int, ca: CertificateAuthority) -> None:
         """urllib.request.urlopen accepts the context."""
-        with urllib.request.urlopen(  # noqa: S310 - a fixed https URL on loopback
+        with urllib.request.urlopen(
             f"https://localhost:{https}/", context=client_context(ca.client_options()), timeout=10
         ) as response:
             assert response.read() == b"hello over TLS"

@@ -28,7 +28,7 @@ from securelink import (
     client_context,
     server_context,
 )
-from securelink.devca import CertificateAuthority, IssuedCertificate, Usage
+from securelink.devca import CertificateAuthority, IssuedCertificate
 
 from . import pki
 
@@ -224,9 +224,7 @@ class TestWhatIsInside:
         """PKCS12() around a PEM file says what the file really holds."""
         with pytest.raises(MaterialError) as info:
             build_server(cert=PKCS12(files["cert"]))
-        assert info.value.message == (
-            f"{files['cert']} holds a CERTIFICATE, not a PKCS#12 bundle."
-        )
+        assert info.value.message == (f"{files['cert']} holds a CERTIFICATE, not a PKCS#12 bundle.")
 
     def test_openssh_key(self, tmp_path: Path, files: dict[str, str]) -> None:
         """An OpenSSH private key gets the ssh-keygen conversion hint."""
@@ -309,9 +307,7 @@ class TestKeys:
         assert info.value.source == other
         assert info.value.cert_source == files["cert"]
         assert isinstance(info.value, MaterialError)
-        assert f"the private key from {other} does not belong to the certificate" in str(
-            info.value
-        )
+        assert f"the private key from {other} does not belong to the certificate" in str(info.value)
 
     def test_encrypted_without_password(self, tmp_path: Path, server_cert: Any) -> None:
         """An encrypted key without a password raises at once: no prompt, no hang."""
@@ -452,8 +448,9 @@ class TestOwnCertificate:
         inter = ca.intermediate()
         issued = inter.issue("localhost")
         with pytest.raises(CertificateProblemError) as info:
-            build_server(cert=(issued.certificate, ca.certificate, inter.certificate),
-                         key=issued.private_key)
+            build_server(
+                cert=(issued.certificate, ca.certificate, inter.certificate), key=issued.private_key
+            )
         assert info.value.problem == "chain-order"
         assert "out of order" in info.value.message
 
@@ -474,11 +471,27 @@ class TestOwnCertificate:
         (tmp_path / "ext.cnf").write_text("subjectAltName=DNS:localhost\n")
         for args in (
             ["req", "-new", "-key", "leaf.key", "-subj", "/CN=localhost", "-out", "leaf.csr"],
-            ["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-sha1",
-             "-days", "30", "-extfile", "ext.cnf", "-out", "leaf.pem"],
+            [
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-sha1",
+                "-days",
+                "30",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "leaf.pem",
+            ],
         ):
-            subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True,
-                           timeout=30)
+            subprocess.run(
+                ["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=30
+            )
         with pytest.raises(CertificateProblemError) as info:
             build_server(cert=str(tmp_path / "leaf.pem"), key=key)
         assert info.value.problem == "weak-signature"

@@ -40,7 +40,7 @@ class TestShape:
     def test_keyword_only(self) -> None:
         """Positional arguments are refused."""
         with pytest.raises(TypeError):
-            ServerOptions("server.pem", "server.key")  # type: ignore[misc]
+            ServerOptions("server.pem", "server.key")  # type: ignore[call-arg]
 
     def test_server_requires_cert(self) -> None:
         """A server cannot be described without a certificate."""
@@ -127,13 +127,13 @@ class TestConfigurationErrors:
                 "max_version",
                 "is above max_version",
             ),
-            (lambda: ClientOptions(min_version="1.2"), "min_version", "ssl.TLSVersion"),
+            (lambda: ClientOptions(min_version="1.2"), "min_version", "ssl.TLSVersion"),  # type: ignore[arg-type]
             (lambda: ClientOptions(alpn="h2"), "alpn", "sequence of protocol names"),
             (lambda: ClientOptions(alpn=("h2", "")), "alpn", "non-empty"),
             (lambda: ClientOptions(alpn=("h2", "h2")), "alpn", "twice"),
             (lambda: ClientOptions(alpn=("x" * 256,)), "alpn", "1 to 255 bytes"),
             (lambda: ClientOptions(alpn=("hé",)), "alpn", "ASCII"),
-            (lambda: ClientOptions(ca=None), "ca", "trust nothing"),
+            (lambda: ClientOptions(ca=None), "ca", "trust nothing"),  # type: ignore[arg-type]
             (lambda: ClientOptions(ca=()), "ca", "empty sequence"),
             (lambda: ClientOptions(ca=""), "ca", "empty path"),
             (lambda: ClientOptions(ca=b""), "ca", "empty bytes"),
@@ -148,7 +148,7 @@ class TestConfigurationErrors:
                 "already holds the key",
             ),
             (
-                lambda: ServerOptions(cert=(PKCS12(b"p12"), "chain.pem")),
+                lambda: ServerOptions(cert=(PKCS12(b"p12"), "chain.pem")),  # type: ignore[arg-type]
                 "cert",
                 "mixes a PKCS12",
             ),
@@ -210,7 +210,7 @@ class TestAccepted:
 
     def test_bytearray_source(self) -> None:
         """A bytearray is stored as bytes."""
-        options = ClientOptions(ca=[bytearray(b"der")])
+        options = ClientOptions(ca=[bytearray(b"der")])  # type: ignore[list-item]
         assert options.ca == (b"der",)
 
     def test_public_names(self) -> None:

@@ -6,7 +6,9 @@ import os
 import ssl
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from . import _material
 from ._options import ClientAuth, ClientOptions, ServerOptions
@@ -30,6 +32,8 @@ MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
     ]
 )
 
+_O = TypeVar("_O", ClientOptions, ServerOptions)
+
 _VERIFY_MODES = {
     ClientAuth.NONE: ssl.CERT_NONE,
     ClientAuth.VERIFY_IF_GIVEN: ssl.CERT_OPTIONAL,
@@ -49,8 +53,12 @@ class _Entry:
     stamps: tuple[_material.FileStamp, ...]
 
 
-def _harden(ctx: ssl.SSLContext, min_version: ssl.TLSVersion, max_version: ssl.TLSVersion | None,
-            alpn: tuple[str, ...]) -> None:
+def _harden(
+    ctx: ssl.SSLContext,
+    min_version: ssl.TLSVersion,
+    max_version: ssl.TLSVersion | None,
+    alpn: Sequence[str],
+) -> None:
     # TLS 1.0 and 1.1 are deprecated (RFC 8996); the options refuse anything below 1.2.
     ctx.minimum_version = min_version
     ctx.maximum_version = max_version or ssl.TLSVersion.MAXIMUM_SUPPORTED
@@ -120,7 +128,9 @@ def _load_trust(
 
 
 def _load_own(
-    ctx: ssl.SSLContext, options: ClientOptions | ServerOptions, role: str,
+    ctx: ssl.SSLContext,
+    options: ClientOptions | ServerOptions,
+    role: str,
     stamps: list[_material.FileStamp],
 ) -> None:
     identity = _material.load_identity_material(
@@ -176,17 +186,17 @@ def _fresh(entry: _Entry) -> bool:
     return all(_material.stamp(s[0]) == s for s in entry.stamps)
 
 
-def _shared(key: object, build: object, options: ClientOptions | ServerOptions) -> ssl.SSLContext:
+def _shared(key: object, build: Callable[[_O], _Entry], options: _O) -> ssl.SSLContext:
     try:
         hash(key)
     except TypeError:  # an unhashable component (a custom password object): no sharing
-        return build(options).context  # type: ignore[operator, no-any-return]
+        return build(options).context
     with _lock:
         entry = _cache.get(key)
         if entry is not None and _fresh(entry):
             _cache.move_to_end(key)
             return entry.context
-    entry = build(options)  # type: ignore[operator]
+    entry = build(options)
     with _lock:
         _cache[key] = entry
         _cache.move_to_end(key)
@@ -195,7 +205,9 @@ def _shared(key: object, build: object, options: ClientOptions | ServerOptions) 
     return entry.context
 
 
-def client_context(options: ClientOptions | None = None, /, *, shared: bool = True) -> ssl.SSLContext:
+def client_context(
+    options: ClientOptions | None = None, /, *, shared: bool = True
+) -> ssl.SSLContext:
     """Build a client :class:`ssl.SSLContext` from *options*.
 
     The result is a plain ``ssl.SSLContext`` (not a subclass or proxy) with secure defaults: TLS 1.2
@@ -213,8 +225,9 @@ def client_context(options: ClientOptions | None = None, /, *, shared: bool = Tr
         shared: Return the process-wide context for these options (default), or build a new one.
 
     Returns:
-        A context for ``wrap_socket(..., server_hostname=...)``, ``asyncio.open_connection(ssl=...)``,
-        ``http.client``, ``urllib``, httpx's ``verify=`` or aiohttp's ``ssl=``.
+        A context for ``wrap_socket(..., server_hostname=...)``,
+        ``asyncio.open_connection(ssl=...)``, ``http.client``, ``urllib``, httpx's ``verify=`` or
+        aiohttp's ``ssl=``.
 
     Raises:
         MaterialError: a certificate, key or CA cannot be used (see its subclasses).

@@ -8,7 +8,7 @@ objects are then given to OpenSSL from memory (see :func:`load_identity`).
 from __future__ import annotations
 
 import datetime
-import ipaddress
+import itertools
 import os
 import re
 import secrets
@@ -181,6 +181,7 @@ def _pem_blocks(data: bytes, label: str) -> list[_Block] | None:
 def _sniff_der(data: bytes) -> str | None:
     """Name what a DER blob holds, or ``None`` if it is not DER we recognise."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     if not data or data[0] != 0x30:  # every object we accept is an ASN.1 SEQUENCE
@@ -195,8 +196,8 @@ def _sniff_der(data: bytes) -> str | None:
         return "PRIVATE KEY"
     except TypeError:
         return "ENCRYPTED PRIVATE KEY"
-    except (ValueError, Exception):  # noqa: BLE001 - cryptography raises several types here
-        pass
+    except (ValueError, UnsupportedAlgorithm):
+        pass  # not a key we can read: try the other kinds below
     if _looks_like_pkcs12(data):
         return "PKCS#12"
     for loader, name in (
@@ -304,8 +305,6 @@ def load_certificates(
 
     if isinstance(source, x509.Certificate):
         return [source], f"the x509.Certificate for {source.subject.rfc4514_string()!r}"
-    if isinstance(source, PKCS12) or isinstance(source, Trust):  # pragma: no cover - callers
-        raise TypeError(source)
     if not isinstance(source, str | os.PathLike | bytes):
         raise MaterialError(
             f"the {what} was given as {type(source).__name__}, which securelink cannot read.",
@@ -413,8 +412,7 @@ def _decrypt(load: Any, data: bytes, password: bytes | None, label: str, found: 
             f"{label} holds a corrupt {found} block: it does not decode as a private key.",
             source=label,
             found=found,
-            hint="The key was damaged (edited, re-wrapped or cut); copy it again from its"
-            " origin.",
+            hint="The key was damaged (edited, re-wrapped or cut); copy it again from its origin.",
         ) from exc
     except Exception as exc:  # pragma: no cover - unsupported algorithms raise their own types
         raise MaterialError(
@@ -434,7 +432,6 @@ def load_private_key(
         MaterialError: unreadable, or not a private key.
         KeyPasswordError: encrypted and no or the wrong password.
     """
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
     if isinstance(
@@ -651,9 +648,7 @@ def _names(cert: x509.Certificate) -> list[str]:
     return names
 
 
-def _check_validity(
-    cert: x509.Certificate, label: str, role: str, now: datetime.datetime
-) -> None:
+def _check_validity(cert: x509.Certificate, label: str, role: str, now: datetime.datetime) -> None:
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     if now > not_after:
         raise CertificateProblemError(
@@ -769,7 +764,7 @@ def check_identity(
     for cert in chain:
         _check_validity(cert, cert_label, role if cert is leaf else "intermediate", now)
         _check_signature_hash(cert, cert_label, role if cert is leaf else "intermediate")
-    for child, parent in zip(chain, chain[1:], strict=False):
+    for child, parent in itertools.pairwise(chain):
         if child.issuer != parent.subject or not _signed_by(child, parent):
             present = [_subject(c) for c in chain]
             raise CertificateProblemError(
@@ -786,9 +781,11 @@ def check_identity(
 
 
 def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, Exception):  # noqa: BLE001 - InvalidSignature and friends
+    except (ValueError, TypeError, InvalidSignature):
         return False
     return True
 
@@ -813,9 +810,7 @@ def load_identity_material(
         labels.append(label)
     cert_label = labels[0] if len(labels) == 1 else ", ".join(labels)
     private_key, key_label = load_private_key(key, password, stamps=stamps)
-    return check_identity(
-        chain, private_key, cert_label=cert_label, key_label=key_label, role=role
-    )
+    return check_identity(chain, private_key, cert_label=cert_label, key_label=key_label, role=role)
 
 
 def load_identity(ctx: ssl.SSLContext, identity: Identity) -> None:
@@ -909,9 +904,7 @@ class CASet:
         )
 
 
-def _iter_ca_sources(
-    source: object, stamps: list[FileStamp]
-) -> Iterable[tuple[object, str | None]]:
+def _iter_ca_sources(source: object, stamps: list[FileStamp]) -> Iterable[object]:
     if isinstance(source, str | os.PathLike):
         path = os.fspath(source)
         if os.path.isdir(path):
@@ -930,9 +923,9 @@ def _iter_ca_sources(
                     hint="Put the CA certificates (PEM or DER files) in it, or name the CA file.",
                 )
             for entry in entries:
-                yield os.path.join(path, entry), path
+                yield os.path.join(path, entry)
             return
-    yield source, None
+    yield source
 
 
 def load_cas(sources: tuple[object, ...], *, what: str, stamps: list[FileStamp]) -> CASet:
@@ -950,7 +943,7 @@ def load_cas(sources: tuple[object, ...], *, what: str, stamps: list[FileStamp])
         if source is Trust.SYSTEM:
             result.system = True
             continue
-        for item, directory in _iter_ca_sources(source, stamps):
+        for item in _iter_ca_sources(source, stamps):
             certs, label = load_certificates(item, what=what, stamps=stamps)
             cas = [c for c in certs if _is_ca(c)]
             if not cas:
@@ -997,12 +990,3 @@ def _check_ca_expiry(result: CASet, what: str) -> None:
         f"some {what} certificates have expired and will not verify anything: {listing}.",
         SecurityWarning,
     )
-
-
-def is_ip_address(name: str) -> bool:
-    """Return whether *name* is an IPv4 or IPv6 address literal."""
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True

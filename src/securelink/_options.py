@@ -64,8 +64,8 @@ class ClientAuth(enum.Enum):
 class PKCS12:
     """Marks a PKCS#12 bundle (``.p12`` / ``.pfx``) used as a whole identity.
 
-    Pass it as ``cert=`` and leave ``key`` unset: the leaf certificate, its chain and its private key
-    all come from the bundle, unlocked with the options' ``password``::
+    Pass it as ``cert=`` and leave ``key`` unset: the leaf certificate, its chain and its private
+    key all come from the bundle, unlocked with the options' ``password``::
 
         ServerOptions(cert=PKCS12("server.p12"), password="changeit")
 
@@ -183,7 +183,7 @@ def _check_alpn(alpn: object) -> tuple[str, ...]:
             field="alpn",
             hint='Write alpn=("h2", "http/1.1"); a bare string would be read letter by letter.',
         )
-    names = tuple(alpn)  # type: ignore[arg-type]
+    names: tuple[object, ...] = tuple(alpn)  # type: ignore[arg-type]
     for name in names:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(
@@ -207,7 +207,7 @@ def _check_alpn(alpn: object) -> tuple[str, ...]:
             field="alpn",
             hint="List each protocol once, most preferred first.",
         )
-    return names
+    return tuple(str(name) for name in names)
 
 
 def _check_identity(
@@ -230,8 +230,7 @@ def _check_identity(
         raise ConfigurationError(
             f"{side} needs a certificate: cert is not set.",
             field="cert",
-            hint="Pass cert= and key= (for example from securelink.devca), or"
-            " cert=PKCS12(...).",
+            hint="Pass cert= and key= (for example from securelink.devca), or cert=PKCS12(...).",
         )
     if cert and not pkcs12 and key is None:
         raise ConfigurationError(

@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import enum
 import ipaddress
@@ -133,8 +134,9 @@ def _general_names(names: Sequence[str]) -> list[x509.GeneralName]:
                 field="names",
                 hint="Maybe there are spaces in your name list? Pass each name separately.",
             )
-        result.append(x509.DNSName(name.encode("idna").decode("ascii") if not name.isascii()
-                                    else name))
+        result.append(
+            x509.DNSName(name.encode("idna").decode("ascii") if not name.isascii() else name)
+        )
     return result
 
 
@@ -213,9 +215,11 @@ class IssuedCertificate:
         encryption: serialization.KeySerializationEncryption = (
             serialization.BestAvailableEncryption(pw) if pw else serialization.NoEncryption()
         )
+        # Keys issued here are always of a kind PKCS#12 can hold; the annotation is wider.
+        key: Any = self.private_key
         return pkcs12.serialize_key_and_certificates(
             name.encode() if name else None,
-            self.private_key,
+            key,
             self.certificate,
             list(self.chain) or None,
             encryption,
@@ -585,7 +589,9 @@ def _ca_extensions(builder: Any, ski: Any, aki: Any, path_length: int | None) ->
     if not isinstance(aki, x509.AuthorityKeyIdentifier):
         aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(aki)
     return (
-        builder.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        builder.add_extension(
+            x509.BasicConstraints(ca=True, path_length=path_length), critical=True
+        )
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -669,8 +675,10 @@ class MinicaFiles:
         return ServerOptions(cert=self.cert, key=self.key, **kwargs)
 
     def client_options(self, **kwargs: Any) -> ClientOptions:
-        """Return :class:`~securelink.ClientOptions` trusting the CA file (pass ``cert``/``key``
-        for mutual TLS)."""
+        """Return :class:`~securelink.ClientOptions` trusting the CA file.
+
+        Pass ``cert``/``key`` as well for mutual TLS.
+        """
         kwargs.setdefault("ca", self.ca_cert)
         return ClientOptions(**kwargs)
 
@@ -758,10 +766,8 @@ def minica(
         key, key_label = load_private_key(key_path, None, stamps=[])
         ca = CertificateAuthority._adopt(certs[0], key, cert_label, key_label, x509)
     leaf_dir = os.path.join(base, names[0].replace("*", "_"))
-    try:
+    with contextlib.suppress(FileExistsError):  # several names may share one directory
         os.mkdir(leaf_dir, 0o700)
-    except FileExistsError:
-        pass
     leaf = ca.issue(*names, usage=Usage.BOTH)
     leaf_cert = os.path.join(leaf_dir, "cert.pem")
     leaf_key = os.path.join(leaf_dir, "key.pem")

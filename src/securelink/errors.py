@@ -13,7 +13,7 @@ hint::
         ├── KeyPasswordError                encrypted key: no password, or the wrong one
         └── CertificateProblemError         our own certificate would fail at the peer
 
-    SecurityWarning (UserWarning)           works, but weakens security (e.g. a key file others can read)
+    SecurityWarning (UserWarning)           works, but weakens security (a readable key file)
 """
 
 from __future__ import annotations
