@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+import inspect
+import pickle
 import ssl
+import sys
 from typing import Any
 
 import pytest
@@ -34,8 +37,10 @@ class TestShape:
     def test_frozen(self) -> None:
         """Assigning to a field raises FrozenInstanceError."""
         options = ClientOptions()
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(AttributeError, match=r"frozen; make a changed copy with \.replace"):
             options.min_version = ssl.TLSVersion.TLSv1_3  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            del options.ca
 
     def test_keyword_only(self) -> None:
         """Positional arguments are refused."""
@@ -49,8 +54,8 @@ class TestShape:
 
     def test_side_specific_fields(self) -> None:
         """Client-only settings exist only on ClientOptions, server-only ones on ServerOptions."""
-        client_fields = {f.name for f in dataclasses.fields(ClientOptions) if f.init}
-        server_fields = {f.name for f in dataclasses.fields(ServerOptions) if f.init}
+        client_fields = set(inspect.signature(ClientOptions).parameters)
+        server_fields = set(inspect.signature(ServerOptions).parameters)
         assert "ca" in client_fields and "ca" not in server_fields
         assert {"client_auth", "client_ca"} <= server_fields
         assert not {"client_auth", "client_ca"} & client_fields
@@ -72,11 +77,40 @@ class TestShape:
         assert hash(options) == hash(ClientOptions(ca=("a.pem", "b.pem"), alpn=("h2", "http/1.1")))
 
     def test_replace_revalidates(self) -> None:
-        """dataclasses.replace() runs the same checks as construction."""
+        """replace() runs the same checks as construction."""
         options = server()
         with pytest.raises(ConfigurationError) as info:
-            dataclasses.replace(options, client_auth=ClientAuth.REQUIRE_AND_VERIFY)
+            options.replace(client_auth=ClientAuth.REQUIRE_AND_VERIFY)
         assert info.value.field == "client_ca"
+
+    def test_replace(self) -> None:
+        """replace() returns a changed copy and leaves the original alone."""
+        options = ClientOptions(ca="ca.pem")
+        changed = options.replace(min_version=ssl.TLSVersion.TLSv1_3)
+        assert changed == ClientOptions(ca="ca.pem", min_version=ssl.TLSVersion.TLSv1_3)
+        assert options.min_version is ssl.TLSVersion.TLSv1_2
+        with pytest.raises(TypeError, match="no field 'colour'"):
+            options.replace(colour="blue")
+
+    @pytest.mark.skipif(sys.version_info < (3, 13), reason="copy.replace is new in Python 3.13")
+    def test_copy_replace(self) -> None:
+        """copy.replace() works on Python 3.13+."""
+        replace = getattr(copy, "replace")  # noqa: B009 - absent before 3.13
+        assert replace(server(), alpn=("h2",)).alpn == ("h2",)
+
+    def test_pickle(self) -> None:
+        """Options survive pickling."""
+        options = server(client_auth=ClientAuth.REQUIRE_AND_VERIFY, client_ca=b"ca")
+        assert pickle.loads(pickle.dumps(options)) == options  # noqa: S301 - our own bytes
+
+    def test_repr_hides_secrets(self) -> None:
+        """repr() shows paths but never passwords or in-memory key bytes."""
+        options = server(key=b"-----BEGIN PRIVATE KEY-----secret", password="hunter2")
+        text = repr(options)
+        assert "hunter2" not in text and "secret" not in text
+        assert "password=<hidden>" in text
+        assert "key=<33 bytes>" in text
+        assert "cert='server.pem'" in text
 
     def test_equal_options_are_equal(self) -> None:
         """Options built from the same values compare equal and hash alike."""

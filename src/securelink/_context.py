@@ -6,13 +6,17 @@ import os
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
 
 from . import _material
 from ._options import ClientAuth, ClientOptions, ServerOptions
 from .errors import ConfigurationError, MaterialError
+
+TYPE_CHECKING = False  # typing is not imported at run time, to keep `import securelink` cheap
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import TypeVar
+
+    _O = TypeVar("_O", ClientOptions, ServerOptions)
 
 __all__ = ["MOZILLA_INTERMEDIATE_CIPHERS", "client_context", "server_context"]
 
@@ -32,7 +36,6 @@ MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
     ]
 )
 
-_O = TypeVar("_O", ClientOptions, ServerOptions)
 
 _VERIFY_MODES = {
     ClientAuth.NONE: ssl.CERT_NONE,
@@ -47,10 +50,12 @@ _cache: OrderedDict[object, _Entry] = OrderedDict()
 _lock = threading.Lock()
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry:
-    context: ssl.SSLContext
-    stamps: tuple[_material.FileStamp, ...]
+    __slots__ = ("context", "stamps")
+
+    def __init__(self, context: ssl.SSLContext, stamps: tuple[_material.FileStamp, ...]) -> None:
+        self.context = context
+        self.stamps = stamps
 
 
 def _harden(

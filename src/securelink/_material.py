@@ -7,17 +7,11 @@ objects are then given to OpenSSL from memory (see :func:`load_identity`).
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import os
 import re
-import secrets
 import ssl
 import stat
-import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from . import _warn
 from ._options import PKCS12, Trust
@@ -29,7 +23,13 @@ from .errors import (
     SecurityWarning,
 )
 
+# typing, datetime, tempfile and secrets are imported where needed: `import securelink` stays cheap.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Iterable, Sequence
+    from typing import Any
+
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
@@ -144,10 +144,12 @@ def stamp(path: str) -> FileStamp | None:
     return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-@dataclass(frozen=True, slots=True)
 class _Block:
-    label: str
-    pem: bytes
+    __slots__ = ("label", "pem")
+
+    def __init__(self, label: str, pem: bytes) -> None:
+        self.label = label
+        self.pem = pem
 
 
 def _pem_blocks(data: bytes, label: str) -> list[_Block] | None:
@@ -597,17 +599,27 @@ def _order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list
 # Identity (certificate chain + key) checks
 
 
-@dataclass(frozen=True, slots=True)
 class Identity:
     """A certificate chain and its key, loaded and checked."""
 
-    chain: tuple[x509.Certificate, ...]
-    key: PrivateKeyTypes
-    cert_label: str
-    key_label: str
+    __slots__ = ("cert_label", "chain", "key", "key_label")
+
+    def __init__(
+        self,
+        chain: tuple[x509.Certificate, ...],
+        key: PrivateKeyTypes,
+        cert_label: str,
+        key_label: str,
+    ) -> None:
+        self.chain = chain
+        self.key = key
+        self.cert_label = cert_label
+        self.key_label = key_label
 
 
 def _utcnow() -> datetime.datetime:
+    import datetime
+
     return datetime.datetime.now(datetime.UTC)
 
 
@@ -862,6 +874,9 @@ def _load_via_memfd(ctx: ssl.SSLContext, pem: bytes) -> None:
 
 
 def _load_via_encrypted_tempfile(ctx: ssl.SSLContext, identity: Identity, chain: bytes) -> None:
+    import secrets
+    import tempfile
+
     from cryptography.hazmat.primitives import serialization
 
     one_time = secrets.token_urlsafe(32)
@@ -884,14 +899,16 @@ def _load_via_encrypted_tempfile(ctx: ssl.SSLContext, identity: Identity, chain:
 # Trust (CA sets)
 
 
-@dataclass(slots=True)
 class CASet:
     """What a context should trust, resolved from ``ca`` / ``client_ca``."""
 
-    certifi: bool = False
-    system: bool = False
-    certificates: list[x509.Certificate] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
+    __slots__ = ("certifi", "certificates", "labels", "system")
+
+    def __init__(self) -> None:
+        self.certifi = False
+        self.system = False
+        self.certificates: list[x509.Certificate] = []
+        self.labels: list[str] = []
 
     def cadata(self) -> str | None:
         """All explicit certificates as one PEM string, for ``load_verify_locations``."""

@@ -9,27 +9,33 @@ from __future__ import annotations
 import enum
 import os
 import ssl
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias, Union
+from collections.abc import Sequence
 
+from ._frozen import Frozen
 from .errors import ConfigurationError
 
+# typing is not imported at run time: it would cost a tenth of `import ssl` for annotations only.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeAlias
+
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-__all__ = [
-    "PKCS12",
-    "CASource",
-    "CertificateSource",
-    "ClientAuth",
-    "ClientOptions",
-    "KeySource",
-    "Password",
-    "ServerOptions",
-    "Trust",
-]
+    #: One certificate: a path to a PEM or DER file, PEM or DER bytes, or a ``cryptography``
+    #: object.
+    CertificateSource: TypeAlias = str | os.PathLike[str] | bytes | x509.Certificate
+    #: A private key: a path, PEM or DER bytes (PKCS#8, PKCS#1 or SEC1, encrypted or not), or a
+    #: ``cryptography`` private key object.
+    KeySource: TypeAlias = str | os.PathLike[str] | bytes | CertificateIssuerPrivateKeyTypes
+    #: A password for an encrypted key or PKCS#12 bundle, or a callable that returns one.
+    Password: TypeAlias = str | bytes | Callable[[], str | bytes]
+    #: CA certificates to trust: a path to a PEM/DER file or a directory of them, PEM or DER
+    #: bytes, or a ``cryptography`` certificate.
+    CASource: TypeAlias = str | os.PathLike[str] | bytes | x509.Certificate
+
+__all__ = ["PKCS12", "ClientAuth", "ClientOptions", "ServerOptions", "Trust"]
 
 
 class Trust(enum.Enum):
@@ -60,8 +66,7 @@ class ClientAuth(enum.Enum):
     REQUIRE_AND_VERIFY = "require-and-verify"
 
 
-@dataclass(frozen=True, slots=True)
-class PKCS12:
+class PKCS12(Frozen):
     """Marks a PKCS#12 bundle (``.p12`` / ``.pfx``) used as a whole identity.
 
     Pass it as ``cert=`` and leave ``key`` unset: the leaf certificate, its chain and its private
@@ -71,29 +76,27 @@ class PKCS12:
 
     Args:
         source: A path to the bundle, or its bytes.
+
+    Attributes:
+        source: The path or bytes given.
     """
 
+    __slots__ = ("source",)
+    _fields = ("source",)
+    _hidden = frozenset({"source"})
     source: str | os.PathLike[str] | bytes
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.source, str | os.PathLike | bytes | bytearray):
+    def __init__(self, source: str | os.PathLike[str] | bytes) -> None:
+        if isinstance(source, bytearray):
+            source = bytes(source)
+        if not isinstance(source, str | os.PathLike | bytes) or not source:
             raise ConfigurationError(
-                f"PKCS12 takes a path or bytes, not {type(self.source).__name__}.",
+                f"PKCS12 takes a path or bytes, not {source!r:.40}.",
                 field="cert",
                 hint="Pass the path of the .p12/.pfx file, or its contents as bytes.",
             )
+        self._set("source", source)
 
-
-#: One certificate: a path to a PEM or DER file, PEM or DER bytes, or a ``cryptography`` object.
-CertificateSource: TypeAlias = Union[str, "os.PathLike[str]", bytes, "x509.Certificate"]
-#: A private key: a path, PEM or DER bytes (PKCS#8, PKCS#1 or SEC1, encrypted or not), or a
-#: ``cryptography`` private key object.
-KeySource: TypeAlias = Union[str, "os.PathLike[str]", bytes, "CertificateIssuerPrivateKeyTypes"]
-#: A password for an encrypted key or PKCS#12 bundle, or a callable that returns one.
-Password: TypeAlias = str | bytes | Callable[[], str | bytes]
-#: CA certificates to trust: a path to a PEM/DER file or a directory of them, PEM or DER bytes, or
-#: a ``cryptography`` certificate.
-CASource: TypeAlias = Union[str, "os.PathLike[str]", bytes, "x509.Certificate"]
 
 _MINIMUM = ssl.TLSVersion.TLSv1_2
 _ORDER = {
@@ -275,11 +278,11 @@ def _check_keylog(keylog: object) -> None:
         )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ClientOptions:
+class ClientOptions(Frozen):
     """How a client connects: whom it trusts and, for mutual TLS, who it is.
 
-    Frozen and keyword-only; change a copy with :func:`dataclasses.replace`.  Build an
+    Frozen and keyword-only; make a changed copy with :meth:`replace` (or :func:`copy.replace`
+    on Python 3.13+).  Build an
     :class:`ssl.SSLContext` from it with :func:`securelink.client_context`.
 
     Attributes:
@@ -305,43 +308,72 @@ class ClientOptions:
             The ``SSLKEYLOGFILE`` environment variable is never read.
     """
 
-    ca: Trust | CASource | Sequence[Trust | CASource] = Trust.CERTIFI
-    cert: CertificateSource | Sequence[CertificateSource] | PKCS12 | None = None
-    key: KeySource | None = None
-    password: Password | None = None
-    min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2
-    max_version: ssl.TLSVersion | None = None
-    alpn: Sequence[str] = ()
-    keylog: str | os.PathLike[str] | None = None
-    _cert: tuple[object, ...] = field(init=False, repr=False, compare=False)
-    _ca: tuple[object, ...] = field(init=False, repr=False, compare=False)
+    __slots__ = (
+        "_ca",
+        "_cert",
+        "alpn",
+        "ca",
+        "cert",
+        "key",
+        "keylog",
+        "max_version",
+        "min_version",
+        "password",
+    )
+    _fields = ("ca", "cert", "key", "password", "min_version", "max_version", "alpn", "keylog")
+    _hidden = frozenset({"cert", "key", "password"})
 
-    def __post_init__(self) -> None:
-        _check_versions(self.min_version, self.max_version)
-        object.__setattr__(self, "alpn", _check_alpn(self.alpn))
-        if self.ca is None:
+    ca: Trust | CASource | tuple[Trust | CASource, ...]
+    cert: CertificateSource | tuple[CertificateSource, ...] | PKCS12 | None
+    key: KeySource | None
+    password: Password | None
+    min_version: ssl.TLSVersion
+    max_version: ssl.TLSVersion | None
+    alpn: tuple[str, ...]
+    keylog: str | os.PathLike[str] | None
+    _ca: tuple[object, ...]
+    _cert: tuple[object, ...]
+
+    def __init__(
+        self,
+        *,
+        ca: Trust | CASource | Sequence[Trust | CASource] = Trust.CERTIFI,
+        cert: CertificateSource | Sequence[CertificateSource] | PKCS12 | None = None,
+        key: KeySource | None = None,
+        password: Password | None = None,
+        min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+        max_version: ssl.TLSVersion | None = None,
+        alpn: Sequence[str] = (),
+        keylog: str | os.PathLike[str] | None = None,
+    ) -> None:
+        _check_versions(min_version, max_version)
+        self._set("min_version", min_version)
+        self._set("max_version", max_version)
+        self._set("alpn", _check_alpn(alpn))
+        if ca is None:
             raise ConfigurationError(
                 "ca=None would trust nothing, so no server could ever be verified.",
                 field="ca",
                 hint="Leave ca unset for the certifi bundle, use Trust.SYSTEM, or name your CA.",
             )
-        ca = _normalise_sources(self.ca, "ca")
-        object.__setattr__(self, "_ca", ca)
-        if not isinstance(self.ca, Trust) and not _is_single(self.ca):
-            object.__setattr__(self, "ca", ca)
-        cert = _normalise_sources(self.cert, "cert")
-        object.__setattr__(self, "_cert", cert)
-        if self.cert is not None and not _is_single(self.cert):
-            object.__setattr__(self, "cert", cert)
-        _check_identity(cert, self.key, self.password, side="client", required=False)
-        _check_keylog(self.keylog)
+        ca_sources = _normalise_sources(ca, "ca")
+        self._set("_ca", ca_sources)
+        self._set("ca", ca if isinstance(ca, Trust) or _is_single(ca) else ca_sources)
+        cert_sources = _normalise_sources(cert, "cert")
+        self._set("_cert", cert_sources)
+        self._set("cert", cert if cert is None or _is_single(cert) else cert_sources)
+        _check_identity(cert_sources, key, password, side="client", required=False)
+        self._set("key", key)
+        self._set("password", password)
+        _check_keylog(keylog)
+        self._set("keylog", keylog)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ServerOptions:
+class ServerOptions(Frozen):
     """How a server proves who it is and, optionally, checks who its clients are.
 
-    Frozen and keyword-only; change a copy with :func:`dataclasses.replace`.  Build an
+    Frozen and keyword-only; make a changed copy with :meth:`replace` (or :func:`copy.replace`
+    on Python 3.13+).  Build an
     :class:`ssl.SSLContext` from it with :func:`securelink.server_context`.
 
     Attributes:
@@ -369,56 +401,100 @@ class ServerOptions:
         keylog: Write TLS secrets to this file (mode 0600), for debugging with Wireshark only.
     """
 
-    cert: CertificateSource | Sequence[CertificateSource] | PKCS12
-    key: KeySource | None = None
-    password: Password | None = None
-    client_auth: ClientAuth = ClientAuth.NONE
-    client_ca: CASource | Sequence[CASource] | None = None
-    min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2
-    max_version: ssl.TLSVersion | None = None
-    alpn: Sequence[str] = ()
-    keylog: str | os.PathLike[str] | None = None
-    _cert: tuple[object, ...] = field(init=False, repr=False, compare=False)
-    _client_ca: tuple[object, ...] = field(init=False, repr=False, compare=False)
+    __slots__ = (
+        "_cert",
+        "_client_ca",
+        "alpn",
+        "cert",
+        "client_auth",
+        "client_ca",
+        "key",
+        "keylog",
+        "max_version",
+        "min_version",
+        "password",
+    )
+    _fields = (
+        "cert",
+        "key",
+        "password",
+        "client_auth",
+        "client_ca",
+        "min_version",
+        "max_version",
+        "alpn",
+        "keylog",
+    )
+    _hidden = frozenset({"cert", "key", "password"})
 
-    def __post_init__(self) -> None:
-        _check_versions(self.min_version, self.max_version)
-        object.__setattr__(self, "alpn", _check_alpn(self.alpn))
-        if not isinstance(self.client_auth, ClientAuth):
+    cert: CertificateSource | tuple[CertificateSource, ...] | PKCS12
+    key: KeySource | None
+    password: Password | None
+    client_auth: ClientAuth
+    client_ca: CASource | tuple[CASource, ...] | None
+    min_version: ssl.TLSVersion
+    max_version: ssl.TLSVersion | None
+    alpn: tuple[str, ...]
+    keylog: str | os.PathLike[str] | None
+    _cert: tuple[object, ...]
+    _client_ca: tuple[object, ...]
+
+    def __init__(
+        self,
+        *,
+        cert: CertificateSource | Sequence[CertificateSource] | PKCS12,
+        key: KeySource | None = None,
+        password: Password | None = None,
+        client_auth: ClientAuth = ClientAuth.NONE,
+        client_ca: CASource | Sequence[CASource] | None = None,
+        min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+        max_version: ssl.TLSVersion | None = None,
+        alpn: Sequence[str] = (),
+        keylog: str | os.PathLike[str] | None = None,
+    ) -> None:
+        _check_versions(min_version, max_version)
+        self._set("min_version", min_version)
+        self._set("max_version", max_version)
+        self._set("alpn", _check_alpn(alpn))
+        if not isinstance(client_auth, ClientAuth):
             raise ConfigurationError(
-                f"client_auth must be a securelink.ClientAuth member, not {self.client_auth!r}.",
+                f"client_auth must be a securelink.ClientAuth member, not {client_auth!r}.",
                 field="client_auth",
                 hint="Use ClientAuth.NONE, ClientAuth.VERIFY_IF_GIVEN or"
                 " ClientAuth.REQUIRE_AND_VERIFY.",
             )
-        cert = _normalise_sources(self.cert, "cert")
-        object.__setattr__(self, "_cert", cert)
-        if self.cert is not None and not _is_single(self.cert):
-            object.__setattr__(self, "cert", cert)
-        _check_identity(cert, self.key, self.password, side="a server", required=True)
-        client_ca = _normalise_sources(self.client_ca, "client_ca")
-        if any(isinstance(item, Trust) for item in client_ca):
+        self._set("client_auth", client_auth)
+        cert_sources = _normalise_sources(cert, "cert")
+        self._set("_cert", cert_sources)
+        self._set("cert", cert if cert is None or _is_single(cert) else cert_sources)
+        _check_identity(cert_sources, key, password, side="a server", required=True)
+        self._set("key", key)
+        self._set("password", password)
+        ca_sources = _normalise_sources(client_ca, "client_ca")
+        if any(isinstance(item, Trust) for item in ca_sources):
             raise ConfigurationError(
                 "client_ca names a public trust store; any certificate issued to anyone by a"
                 " public CA would then be accepted as a client identity.",
                 field="client_ca",
                 hint="Pass the private CA that issues your clients' certificates.",
             )
-        object.__setattr__(self, "_client_ca", client_ca)
-        if self.client_ca is not None and not _is_single(self.client_ca):
-            object.__setattr__(self, "client_ca", client_ca)
-        if self.client_auth is not ClientAuth.NONE and not client_ca:
+        self._set("_client_ca", ca_sources)
+        self._set(
+            "client_ca", client_ca if client_ca is None or _is_single(client_ca) else ca_sources
+        )
+        if client_auth is not ClientAuth.NONE and not ca_sources:
             raise ConfigurationError(
-                f"client_auth={self.client_auth.name} needs client_ca: without it no client"
+                f"client_auth={client_auth.name} needs client_ca: without it no client"
                 " certificate could ever be verified.",
                 field="client_ca",
                 hint="Pass client_ca= with the CA that issues your clients' certificates.",
             )
-        if self.client_auth is ClientAuth.NONE and client_ca:
+        if client_auth is ClientAuth.NONE and ca_sources:
             raise ConfigurationError(
                 "client_ca was given but client_auth is NONE, so it would never be used.",
                 field="client_auth",
                 hint="Set client_auth=ClientAuth.REQUIRE_AND_VERIFY for mutual TLS, or drop"
                 " client_ca.",
             )
-        _check_keylog(self.keylog)
+        _check_keylog(keylog)
+        self._set("keylog", keylog)

@@ -18,8 +18,10 @@ hint::
 
 from __future__ import annotations
 
-import datetime
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time, to keep `import securelink` cheap
+if TYPE_CHECKING:
+    import datetime
+    from typing import Any
 
 __all__ = [
     "CertificateProblemError",
