@@ -51,7 +51,7 @@ __all__ = [
     "minica",
 ]
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9.*-]+$")
+_NAME_RE = re.compile(r"[A-Za-z0-9.*-]+")  # minica's rule; used with fullmatch
 _LEAF_LIFETIME = datetime.timedelta(days=825)  # Apple's limit for TLS server certificates
 _CA_LIFETIME = datetime.timedelta(days=3650)
 _BACKDATE = datetime.timedelta(minutes=5)  # tolerate small clock differences between peers
@@ -81,10 +81,22 @@ class Usage(enum.Enum):
     BOTH = "both"
 
 
+def _enum(kind: type[Any], value: object, field: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(repr(member.value) for member in kind)
+        raise ConfigurationError(
+            f"{field}={value!r} is not one of {allowed}.",
+            field=field,
+            hint=f"Use a {kind.__name__} member or one of its values.",
+        ) from None
+
+
 def _generate_key(key_type: KeyType | str) -> CertificateIssuerPrivateKeyTypes:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    kind = KeyType(key_type)
+    kind = _enum(KeyType, key_type, "key_type")
     if kind is KeyType.ECDSA_P256:
         return ec.generate_private_key(ec.SECP256R1())
     if kind is KeyType.ECDSA_P384:
@@ -106,13 +118,19 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _general_names(names: Sequence[str]) -> list[x509.GeneralName]:
+def _general_names(names: Sequence[str], field: str = "names") -> list[x509.GeneralName]:
     from cryptography import x509
 
+    if isinstance(names, str):
+        raise ConfigurationError(
+            f"{field} must be a sequence of names, not the single string {names!r}.",
+            field=field,
+            hint=f'Write {field}=["{names}"]; a bare string would be read letter by letter.',
+        )
     if not names:
         raise ConfigurationError(
             "a certificate needs at least one DNS name or IP address.",
-            field="names",
+            field=field,
             hint='Pass the names it is for, for example issue("localhost", "127.0.0.1").',
         )
     result: list[x509.GeneralName] = []
@@ -120,23 +138,30 @@ def _general_names(names: Sequence[str]) -> list[x509.GeneralName]:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(
                 f"{name!r} is not a DNS name or IP address.",
-                field="names",
+                field=field,
                 hint="Pass names as non-empty strings.",
+            )
+        if "%" in name:
+            raise ConfigurationError(
+                f"{name!r} has an IPv6 zone (scope) suffix, which a certificate cannot hold.",
+                field=field,
+                hint="Drop the %zone part of the address.",
             )
         try:
             result.append(x509.IPAddress(ipaddress.ip_address(name)))
             continue
         except ValueError:
             pass
-        if not _NAME_RE.match(name):
+        labels = name.removesuffix(".").split(".")
+        if not _NAME_RE.fullmatch(name) or "" in labels:
             raise ConfigurationError(
-                f"{name!r} is not a valid DNS name (allowed: letters, digits, '.', '-', '*').",
-                field="names",
-                hint="Maybe there are spaces in your name list? Pass each name separately.",
+                f"{name!r} is not a valid DNS name (allowed: letters, digits, '-', '*', and"
+                " '.' between non-empty labels).",
+                field=field,
+                hint="Maybe there are spaces in your name list? Pass each name separately;"
+                " write internationalised names in their xn-- (punycode) form.",
             )
-        result.append(
-            x509.DNSName(name.encode("idna").decode("ascii") if not name.isascii() else name)
-        )
+        result.append(x509.DNSName(name))
     return result
 
 
@@ -157,6 +182,18 @@ def _key_pem(key: CertificateIssuerPrivateKeyTypes, password: bytes | None = Non
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
+
+
+def _nonempty_password(password: str | bytes) -> bytes:
+    pw = password.encode() if isinstance(password, str) else password
+    if not pw:
+        raise ConfigurationError(
+            "the password is empty, which would leave the key unencrypted.",
+            field="password",
+            hint="Pass a non-empty password, or use the unencrypted form on purpose"
+            " (key_pem, or pkcs12() without a password).",
+        )
+    return pw
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +234,12 @@ class IssuedCertificate:
         return _pem(self.root)
 
     def encrypted_key_pem(self, password: str | bytes) -> bytes:
-        """Return the private key as encrypted PKCS#8 PEM, protected by *password*."""
-        pw = password.encode() if isinstance(password, str) else password
-        return _key_pem(self.private_key, pw)
+        """Return the private key as encrypted PKCS#8 PEM, protected by *password*.
+
+        Raises:
+            ConfigurationError: the password is empty (which would silently mean "unencrypted").
+        """
+        return _key_pem(self.private_key, _nonempty_password(password))
 
     def pkcs12(self, password: str | bytes | None = None, *, name: str | None = None) -> bytes:
         """Return the leaf, its chain and its key as a PKCS#12 (``.p12``) bundle.
@@ -211,7 +251,7 @@ class IssuedCertificate:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.serialization import pkcs12
 
-        pw = password.encode() if isinstance(password, str) else password
+        pw = None if password is None else _nonempty_password(password)
         encryption: serialization.KeySerializationEncryption = (
             serialization.BestAvailableEncryption(pw) if pw else serialization.NoEncryption()
         )
@@ -406,6 +446,23 @@ class CertificateAuthority:
         from cryptography import x509
         from cryptography.x509.oid import NameOID
 
+        limit = self.certificate.extensions.get_extension_for_class(
+            x509.BasicConstraints
+        ).value.path_length
+        if limit == 0:
+            raise ConfigurationError(
+                "this CA has path length 0: it may issue leaves but no further intermediates"
+                " (leaves below one would fail verification).",
+                field="path_length",
+                hint="Create the intermediate from a CA higher up, or give this CA a larger"
+                " path_length when creating it.",
+            )
+        if limit is not None and (path_length is None or path_length > limit - 1):
+            raise ConfigurationError(
+                f"path_length={path_length} exceeds what this CA allows below it ({limit - 1}).",
+                field="path_length",
+                hint=f"Use path_length={limit - 1} or less.",
+            )
         key = _generate_key(key_type or _key_type_of(self.private_key))
         name = x509.Name(
             [
@@ -466,7 +523,19 @@ class CertificateAuthority:
         key = _generate_key(key_type)
         now = _now()
         start = not_before if not_before is not None else now - _BACKDATE
-        end = not_after if not_after is not None else now + valid_for
+        # By default a leaf never outlives its issuer; explicit dates are taken as given (tests).
+        end = (
+            not_after
+            if not_after is not None
+            else min(now + valid_for, self.certificate.not_valid_after_utc)
+        )
+        if end <= start:
+            raise ConfigurationError(
+                f"the validity period is empty: not_after ({end:%Y-%m-%d %H:%M}) is not after"
+                f" not_before ({start:%Y-%m-%d %H:%M}).",
+                field="not_after",
+                hint="Give a not_after later than not_before.",
+            )
         builder = (
             x509.CertificateBuilder()
             .subject_name(_leaf_subject(common_name, names[0]))
@@ -535,7 +604,15 @@ class CertificateAuthority:
             .not_valid_before(now - _BACKDATE)
             .not_valid_after(now + valid_for)
         )
-        builder = _leaf_extensions(builder, public_key, self._aki(), general_names, usage)
+        # RFC 5280 4.2.1.6: with an empty subject the SAN must be critical (strict mode checks).
+        builder = _leaf_extensions(
+            builder,
+            public_key,
+            self._aki(),
+            general_names,
+            usage,
+            san_critical=len(csr.subject) == 0,
+        )
         return self._sign(builder)
 
     def client_options(self, **kwargs: Any) -> ClientOptions:
@@ -612,13 +689,19 @@ def _ca_extensions(builder: Any, ski: Any, aki: Any, path_length: int | None) ->
 
 
 def _leaf_extensions(
-    builder: Any, public_key: Any, aki: Any, names: list[Any], usage: Usage | str
+    builder: Any,
+    public_key: Any,
+    aki: Any,
+    names: list[Any],
+    usage: Usage | str,
+    *,
+    san_critical: bool = False,
 ) -> Any:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
-    kind = Usage(usage)
+    kind = _enum(Usage, usage, "usage")
     ekus = {
         Usage.SERVER: [ExtendedKeyUsageOID.SERVER_AUTH],
         Usage.CLIENT: [ExtendedKeyUsageOID.CLIENT_AUTH],
@@ -642,7 +725,7 @@ def _leaf_extensions(
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage(ekus), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=san_critical)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(aki, critical=False)
     )
@@ -730,6 +813,13 @@ def minica(
         MaterialError: only one of the CA files exists, they do not match, or a leaf file exists.
     """
     base = os.fspath(directory)
+    for field, values in (("domains", domains), ("ip_addresses", ip_addresses)):
+        if isinstance(values, str):
+            raise ConfigurationError(
+                f"{field} must be a sequence, not the single string {values!r}.",
+                field=field,
+                hint=f'Write {field}=["{values}"]; a bare string would be read letter by letter.',
+            )
     for ip in ip_addresses:
         try:
             ipaddress.ip_address(ip)
@@ -740,8 +830,7 @@ def minica(
                 hint="Pass IPv4 or IPv6 literals such as 127.0.0.1 or ::1.",
             ) from exc
     names = [*domains, *ip_addresses]
-    general_names = _general_names(names)  # validates before anything is written
-    del general_names
+    _general_names(names, field="domains")  # validates before anything is written
     cert_path = os.path.join(base, ca_cert)
     key_path = os.path.join(base, ca_key)
     have_cert, have_key = os.path.exists(cert_path), os.path.exists(key_path)
@@ -768,6 +857,13 @@ def minica(
     leaf_dir = os.path.join(base, names[0].replace("*", "_"))
     with contextlib.suppress(FileExistsError):  # several names may share one directory
         os.mkdir(leaf_dir, 0o700)
+    if not os.path.isdir(leaf_dir):
+        raise MaterialError(
+            f"{leaf_dir} exists and is not a directory, so the certificate cannot be written"
+            " there.",
+            source=leaf_dir,
+            hint="Move that file away, or issue the certificate in another directory.",
+        )
     leaf = ca.issue(*names, usage=Usage.BOTH)
     leaf_cert = os.path.join(leaf_dir, "cert.pem")
     leaf_key = os.path.join(leaf_dir, "key.pem")
