@@ -117,6 +117,13 @@ class TestShape:
         assert ClientOptions(ca="ca.pem") == ClientOptions(ca="ca.pem")
         assert hash(ClientOptions(ca="ca.pem")) == hash(ClientOptions(ca="ca.pem"))
 
+    def test_single_and_sequence_spellings_are_equal(self) -> None:
+        """cert=x and cert=(x,) describe the same options, so they share a context."""
+        assert ClientOptions(ca="ca.pem") == ClientOptions(ca=["ca.pem"])
+        assert server(cert="s.pem") == server(cert=("s.pem",))
+        assert hash(server(cert="s.pem")) == hash(server(cert=["s.pem"]))
+        assert server(cert="s.pem") != server(cert="other.pem")
+
 
 class TestConfigurationErrors:
     """Impossible or insecure combinations raise ConfigurationError naming the field."""

@@ -35,6 +35,9 @@ class Frozen:
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
+    #: The attributes equality and hashing use; normalised forms, so that ``cert=x`` and
+    #: ``cert=(x,)`` are equal (and share a context).  Defaults to ``_fields``.
+    _compare: ClassVar[tuple[str, ...]] = ()
     #: Fields whose values are secret or bulky, shown only as a placeholder by ``repr``.
     _hidden: ClassVar[frozenset[str]] = frozenset()
 
@@ -50,7 +53,7 @@ class Frozen:
         raise FrozenInstanceError(f"{type(self).__name__} is frozen")
 
     def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
+        return tuple(getattr(self, name) for name in self._compare or self._fields)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

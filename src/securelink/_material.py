@@ -227,16 +227,16 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     return data[i : i + 3] == b"\x02\x01\x03"
 
 
-def _what_is(data: bytes, label: str) -> str:
-    """Describe the contents of *data* for an error message."""
+def _what_is(data: bytes, label: str) -> tuple[str, str]:
+    """Return (the ``found`` key, a description) of what *data* holds."""
     blocks = _pem_blocks(data, label)
     if blocks:
         labels = list(dict.fromkeys(b.label for b in blocks))
-        return " and ".join(_friendly(lab) for lab in labels)
+        return labels[0], " and ".join(_friendly(lab) for lab in labels)
     found = _sniff_der(data)
     if found is not None:
-        return f"{_friendly(found)} in DER form"
-    return "data that is neither PEM nor DER"
+        return found, f"{_friendly(found)} in DER form"
+    return "unknown", "data that is neither PEM nor DER"
 
 
 def _not_pem_nor_der(label: str, data: bytes, what: str) -> MaterialError:
@@ -256,9 +256,14 @@ def _not_pem_nor_der(label: str, data: bytes, what: str) -> MaterialError:
     )
 
 
-def _wrong_kind(label: str, found: str, what: str, hint: str) -> MaterialError:
+def _wrong_kind(
+    label: str, kinds: Sequence[str], what: str, hint: str, *, der: bool = False
+) -> MaterialError:
+    # `found` is the stable key (the PEM label); the message describes every kind present.
+    kinds = list(dict.fromkeys(kinds))
+    described = " and ".join(_friendly(kind) for kind in kinds) + (" in DER form" if der else "")
     return MaterialError(
-        f"{label} holds {found}, not {what}.", source=label, found=found, hint=hint
+        f"{label} holds {described}, not {what}.", source=label, found=kinds[0], hint=hint
     )
 
 
@@ -320,8 +325,8 @@ def load_certificates(
         certs = _load_pem_certs(blocks, label)
         if certs:
             return certs, label
-        found = " and ".join(_friendly(b) for b in dict.fromkeys(b.label for b in blocks))
-        raise _wrong_kind(label, found, "a certificate", _hint_for(blocks[0].label, what))
+        kinds = [b.label for b in blocks]
+        raise _wrong_kind(label, kinds, "a certificate", _hint_for(kinds[0], what))
     try:
         return [x509.load_der_x509_certificate(data)], label
     except ValueError:
@@ -329,9 +334,7 @@ def load_certificates(
     found_der = _sniff_der(data)
     if found_der is None:
         raise _not_pem_nor_der(label, data, what)
-    raise _wrong_kind(
-        label, f"{_friendly(found_der)} in DER form", "a certificate", _hint_for(found_der, what)
-    )
+    raise _wrong_kind(label, [found_der], "a certificate", _hint_for(found_der, what), der=True)
 
 
 def _hint_for(found: str, what: str) -> str:
@@ -469,8 +472,8 @@ def _load_key_data(
     if blocks is not None:
         keys = [b for b in blocks if b.label in _KEY_LABELS]
         if not keys:
-            found = " and ".join(_friendly(lab) for lab in dict.fromkeys(b.label for b in blocks))
-            raise _wrong_kind(label, found, "a private key", _key_hint(blocks[0].label))
+            kinds = [b.label for b in blocks]
+            raise _wrong_kind(label, kinds, "a private key", _key_hint(kinds[0]))
         if len(keys) > 1:
             raise MaterialError(
                 f"{label} holds {len(keys)} private keys; securelink cannot tell which one"
@@ -487,9 +490,7 @@ def _load_key_data(
         return _decrypt(serialization.load_der_private_key, data, pw, label, found_der), label
     if found_der is None:
         raise _not_pem_nor_der(label, data, "private key")
-    raise _wrong_kind(
-        label, f"{_friendly(found_der)} in DER form", "a private key", _key_hint(found_der)
-    )
+    raise _wrong_kind(label, [found_der], "a private key", _key_hint(found_der), der=True)
 
 
 def _key_hint(found: str) -> str:
@@ -534,9 +535,9 @@ def _load_pkcs12(
         else _read(bundle.source, "PKCS#12 bundle", stamps)
     )
     if not _looks_like_pkcs12(data):
-        found = _what_is(data, label)
+        found, described = _what_is(data, label)
         raise MaterialError(
-            f"{label} holds {found}, not a PKCS#12 bundle.",
+            f"{label} holds {described}, not a PKCS#12 bundle.",
             source=label,
             found=found,
             hint="Use PKCS12(...) only for .p12/.pfx files; pass PEM or DER material as cert= and"
@@ -721,8 +722,8 @@ def check_identity(
     subject = _subject(leaf)
     if leaf.public_key() != key.public_key():
         raise KeyMismatchError(
-            f"the private key from {key_label} does not belong to the certificate"
-            f" {subject!r} from {cert_label}.",
+            f"the private key ({key_label}) does not belong to the certificate {subject!r}"
+            f" ({cert_label}).",
             source=key_label,
             cert_source=cert_label,
             hint="Pass the key that was generated with this certificate (compare"
@@ -736,9 +737,8 @@ def check_identity(
             source=cert_label,
             problem="ca-as-leaf",
             subject=subject,
-            hint=f"Use the CA to issue a {role} certificate (securelink minica, or"
-            " CertificateAuthority.issue) and use that; give the CA itself only as ca= or"
-            " client_ca=.",
+            hint=f"Use the CA to issue a {role} certificate (minica, or securelink.devca in"
+            " development) and use that; give the CA itself only as ca= or client_ca=.",
         )
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size < _MIN_RSA_BITS:
         raise CertificateProblemError(
@@ -769,7 +769,7 @@ def check_identity(
             problem="no-subject-alt-name",
             subject=subject,
             hint="Reissue it with the server's names as SANs (for example"
-            " `securelink minica --domains example.internal` or openssl's"
+            " `minica --domains example.internal`, securelink.devca.minica(), or openssl's"
             " -addext subjectAltName=DNS:example.internal).",
         )
     now = _utcnow()
@@ -820,7 +820,13 @@ def load_identity_material(
         certs, label = load_certificates(item, what="certificate", stamps=stamps)
         chain.extend(certs)
         labels.append(label)
-    cert_label = labels[0] if len(labels) == 1 else ", ".join(labels)
+    # Paths are worth listing; descriptions of in-memory objects would only repeat themselves.
+    in_memory = [lab for lab in labels if lab.startswith("the ")]
+    cert_label = (
+        ", ".join(labels)
+        if not in_memory
+        else labels[0] + (f" and {len(labels) - 1} more" if len(labels) > 1 else "")
+    )
     private_key, key_label = load_private_key(key, password, stamps=stamps)
     return check_identity(chain, private_key, cert_label=cert_label, key_label=key_label, role=role)
 

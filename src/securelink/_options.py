@@ -56,13 +56,13 @@ class ClientAuth(enum.Enum):
     verifying it*, are deliberately not offered: an unverified certificate proves nothing.
     """
 
-    #: Do not ask for a client certificate (Go: ``NoClientCert``).
+    #: Do not ask for a client certificate (Go's ``NoClientCert``).
     NONE = "none"
     #: Ask; verify it against ``client_ca`` if one is sent, accept clients that send none
-    #: (Go: ``VerifyClientCertIfGiven``).
+    #: (Go's ``VerifyClientCertIfGiven``).
     VERIFY_IF_GIVEN = "verify-if-given"
     #: Require a client certificate that verifies against ``client_ca`` (mutual TLS;
-    #: Go: ``RequireAndVerifyClientCert``).
+    #: Go's ``RequireAndVerifyClientCert``).
     REQUIRE_AND_VERIFY = "require-and-verify"
 
 
@@ -321,6 +321,7 @@ class ClientOptions(Frozen):
         "password",
     )
     _fields = ("ca", "cert", "key", "password", "min_version", "max_version", "alpn", "keylog")
+    _compare = ("_ca", "_cert", "key", "password", "min_version", "max_version", "alpn", "keylog")
     _hidden = frozenset({"cert", "key", "password"})
 
     ca: Trust | CASource | tuple[Trust | CASource, ...]
@@ -420,6 +421,17 @@ class ServerOptions(Frozen):
         "password",
         "client_auth",
         "client_ca",
+        "min_version",
+        "max_version",
+        "alpn",
+        "keylog",
+    )
+    _compare = (
+        "_cert",
+        "key",
+        "password",
+        "client_auth",
+        "_client_ca",
         "min_version",
         "max_version",
         "alpn",

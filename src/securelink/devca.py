@@ -60,7 +60,7 @@ _BACKDATE = datetime.timedelta(minutes=5)  # tolerate small clock differences be
 class KeyType(enum.Enum):
     """The kind of key to generate."""
 
-    #: ECDSA on NIST P-256 (the default: small, fast, universally supported).
+    #: ECDSA on NIST P-256 (the default; small, fast, universally supported).
     ECDSA_P256 = "ecdsa"
     #: ECDSA on NIST P-384 (minica's default since 2024).
     ECDSA_P384 = "ecdsa-p384"
@@ -220,7 +220,7 @@ class IssuedCertificate:
 
     @property
     def chain_pem(self) -> bytes:
-        """The leaf followed by its intermediates, as PEM: what a peer should be sent."""
+        """The leaf followed by its intermediates, as PEM; what a peer should be sent."""
         return b"".join(_pem(c) for c in (self.certificate, *self.chain))
 
     @property
@@ -230,7 +230,7 @@ class IssuedCertificate:
 
     @property
     def root_pem(self) -> bytes:
-        """The root certificate as PEM: what peers must trust."""
+        """The root certificate as PEM; what peers must trust."""
         return _pem(self.root)
 
     def encrypted_key_pem(self, password: str | bytes) -> bytes:
@@ -390,7 +390,7 @@ class CertificateAuthority:
 
     @property
     def cert_pem(self) -> bytes:
-        """The CA certificate as PEM: what peers must trust."""
+        """The CA certificate as PEM; what peers must trust."""
         return _pem(self.certificate)
 
     @property
@@ -791,11 +791,11 @@ def minica(
 ) -> MinicaFiles:
     """Issue a certificate into *directory* exactly as minica lays it out.
 
-    The CA is read from ``ca_cert``/``ca_key`` (relative to *directory*) if both exist, and created
-    there otherwise (the key with mode 0600).  The leaf goes into ``<first-name>/cert.pem`` and
-    ``<first-name>/key.pem`` (directory mode 0700, key 0600, any ``*`` in the name written as
-    ``_``).  No existing file is ever overwritten.  Like minica, each leaf is valid for both server
-    and client authentication.
+    *directory* is created if it does not exist.  The CA is read from ``ca_cert``/``ca_key``
+    (relative to *directory*) if both exist, and created there otherwise (the key with mode
+    0600).  The leaf goes into ``<first-name>/cert.pem`` and ``<first-name>/key.pem`` (directory
+    mode 0700, key 0600, any ``*`` in the name written as ``_``).  No existing file is ever
+    overwritten.  Like minica, each leaf is valid for both server and client authentication.
 
     Args:
         directory: Where to work (default: the current directory).
@@ -831,6 +831,7 @@ def minica(
             ) from exc
     names = [*domains, *ip_addresses]
     _general_names(names, field="domains")  # validates before anything is written
+    os.makedirs(base, exist_ok=True)  # like `mkdir -p`: the usual intent is "put them here"
     cert_path = os.path.join(base, ca_cert)
     key_path = os.path.join(base, ca_key)
     have_cert, have_key = os.path.exists(cert_path), os.path.exists(key_path)

@@ -2,7 +2,8 @@
 
 Every exception derives from :class:`SecureLinkError` and also from the standard-library exception
 it refines, so code that already catches ``ValueError`` keeps working.  Each one carries its facts
-as attributes (never only in the text), a :attr:`~SecureLinkError.hint` that says what to do, and
+as attributes (never only in the text), a :attr:`~securelink.SecureLinkError.hint` that says what
+to do, and
 survives :mod:`pickle`.  The message starts with one sentence built from the facts, followed by the
 hint::
 
@@ -90,8 +91,13 @@ class MaterialError(SecureLinkError, ValueError):
     Attributes:
         source: The input at fault: the file path, or a description such as
             ``"the in-memory certificate"``.
-        found: What the input actually holds, when known (for example ``"CERTIFICATE"``,
-            ``"PKCS#12 bundle"``, ``"CERTIFICATE REQUEST"``), else ``None``.
+        found: What the input actually holds, as a stable key for programs, or ``None``.  For
+            PEM and DER objects it is the PEM label of the (first) object found:
+            ``"CERTIFICATE"``, ``"PRIVATE KEY"``, ``"ENCRYPTED PRIVATE KEY"``,
+            ``"RSA PRIVATE KEY"``, ``"EC PRIVATE KEY"``, ``"CERTIFICATE REQUEST"``,
+            ``"PUBLIC KEY"``, ``"X509 CRL"``, ``"OPENSSH PRIVATE KEY"``, or ``"PKCS#12"``;
+            otherwise ``"nothing"`` (an empty file), ``"unknown"`` (neither PEM nor DER),
+            ``"directory"`` or ``"empty directory"``.  The message describes it in words.
     """
 
     source: str
@@ -144,7 +150,8 @@ class CertificateProblemError(MaterialError):
     Attributes:
         problem: A stable key for the cause: ``"no-subject-alt-name"``, ``"expired"``,
             ``"not-yet-valid"``, ``"chain-order"``, ``"ca-as-leaf"``, ``"weak-key"``,
-            ``"no-ca-certificate"`` or ``"all-cas-expired"``.
+            ``"weak-signature"`` (SHA-1 or MD5), ``"no-ca-certificate"`` or
+            ``"all-cas-expired"``.
         subject: The subject of the certificate at fault, in RFC 4514 form.
         not_before: Start of its validity period (timezone-aware UTC), where relevant.
         not_after: End of its validity period (timezone-aware UTC), where relevant.
