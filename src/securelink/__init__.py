@@ -7,36 +7,69 @@ Build plain :class:`ssl.SSLContext` objects from typed, frozen options::
     ctx = securelink.client_context(securelink.ClientOptions(ca="minica.pem"))
 
 Everything public is re-exported here; the modules behind it are private except
-:mod:`securelink.errors` and :mod:`securelink.devca`.
+:mod:`securelink.errors`, :mod:`securelink.aio` (asyncio helpers) and :mod:`securelink.devca`.
 """
 
 from ._context import client_context, server_context
 from ._options import PKCS12, ClientAuth, ClientOptions, ServerOptions, Trust
+from ._sockets import connect, wrap_client, wrap_server
+from ._summary import CertificateSummary
+from ._translate import explain, translate_errors
 from ._version import __version__
 from .errors import (
+    CertificateExpiredError,
+    CertificateNotYetValidError,
     CertificateProblemError,
+    CertificateRejectedError,
+    CertificateVerificationError,
+    ClientCertificateRequiredError,
     ConfigurationError,
+    HandshakeError,
+    HostnameMismatchError,
     KeyMismatchError,
     KeyPasswordError,
     MaterialError,
+    NothingListeningError,
+    NotTLSError,
+    ProtocolMismatchError,
+    RemoteError,
     SecureLinkError,
     SecurityWarning,
+    UnknownAuthorityError,
 )
 
 __all__ = [
     "PKCS12",
+    "CertificateExpiredError",
+    "CertificateNotYetValidError",
     "CertificateProblemError",
+    "CertificateRejectedError",
+    "CertificateSummary",
+    "CertificateVerificationError",
     "ClientAuth",
+    "ClientCertificateRequiredError",
     "ClientOptions",
     "ConfigurationError",
+    "HandshakeError",
+    "HostnameMismatchError",
     "KeyMismatchError",
     "KeyPasswordError",
     "MaterialError",
+    "NotTLSError",
+    "NothingListeningError",
+    "ProtocolMismatchError",
+    "RemoteError",
     "SecureLinkError",
     "SecurityWarning",
     "ServerOptions",
     "Trust",
+    "UnknownAuthorityError",
     "__version__",
     "client_context",
+    "connect",
+    "explain",
     "server_context",
+    "translate_errors",
+    "wrap_client",
+    "wrap_server",
 ]

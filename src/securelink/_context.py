@@ -7,8 +7,10 @@ import ssl
 import threading
 from collections import OrderedDict
 
-from . import _material
+from . import _material, _translate
 from ._options import ClientAuth, ClientOptions, ServerOptions
+from ._sockets import SecureLinkSSLObject, SecureLinkSSLSocket
+from ._summary import CertificateSummary
 from .errors import ConfigurationError, MaterialError
 
 TYPE_CHECKING = False  # typing is not imported at run time, to keep `import securelink` cheap
@@ -137,7 +139,7 @@ def _load_own(
     options: ClientOptions | ServerOptions,
     role: str,
     stamps: list[_material.FileStamp],
-) -> None:
+) -> CertificateSummary:
     identity = _material.load_identity_material(
         options._cert, options.key, options.password, role=role, stamps=stamps
     )
@@ -152,6 +154,41 @@ def _load_own(
             found="CERTIFICATE",
             hint="Check the certificate with `openssl x509 -noout -text -in FILE`.",
         ) from exc
+    return CertificateSummary.from_certificate(identity.chain[0])
+
+
+def _describe_trust(cas: _material.CASet) -> str:
+    parts = []
+    if cas.certifi:
+        parts.append("the certifi bundle")
+    if cas.system:
+        parts.append("the operating system's store")
+    if cas.certificates:
+        subjects = ", ".join(_material.subject_of(c) for c in cas.certificates[:3])
+        more = f" and {len(cas.certificates) - 3} more" if len(cas.certificates) > 3 else ""
+        sources = ", ".join(cas.labels)
+        parts.append(f"{sources}: {subjects}{more}")
+    return "; ".join(parts) or "nothing"
+
+
+def _finish(
+    ctx: ssl.SSLContext,
+    role: str,
+    options: ClientOptions | ServerOptions,
+    trusted: str,
+    identity: CertificateSummary | None,
+) -> None:
+    # Failures anywhere this context is used are explained by these classes (see _sockets).
+    ctx.sslsocket_class = SecureLinkSSLSocket
+    ctx.sslobject_class = SecureLinkSSLObject
+    low = _translate._version_name(options.min_version)
+    high = _translate._version_name(options.max_version or ssl.TLSVersion.MAXIMUM_SUPPORTED)
+    _translate.register(
+        ctx,
+        _translate.ContextFacts(
+            role=role, trusted=trusted, versions=(low, high), identity=identity
+        ),
+    )
 
 
 def _build_client(options: ClientOptions) -> _Entry:
@@ -166,9 +203,9 @@ def _build_client(options: ClientOptions) -> _Entry:
     _harden(ctx, options.min_version, options.max_version, options.alpn)
     cas = _material.load_cas(options._ca, what="CA", stamps=stamps)
     _load_trust(ctx, cas, stamps)
-    if options._cert:
-        _load_own(ctx, options, "client", stamps)
+    identity = _load_own(ctx, options, "client", stamps) if options._cert else None
     _keylog(ctx, options.keylog)
+    _finish(ctx, "client", options, _describe_trust(cas), identity)
     return _Entry(ctx, tuple(stamps))
 
 
@@ -177,13 +214,16 @@ def _build_server(options: ServerOptions) -> _Entry:
     # PROTOCOL_TLS_SERVER: the server-only method; client settings cannot leak in.
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _harden(ctx, options.min_version, options.max_version, options.alpn)
-    _load_own(ctx, options, "server", stamps)
+    identity = _load_own(ctx, options, "server", stamps)
+    trusted = "no client CA (client certificates are not requested)"
     if options.client_auth is not ClientAuth.NONE:
         cas = _material.load_cas(options._client_ca, what="client CA", stamps=stamps)
         _load_trust(ctx, cas, stamps)
+        trusted = _describe_trust(cas)
     # Mutual TLS: ask for (and verify) client certificates only when asked to.
     ctx.verify_mode = _VERIFY_MODES[options.client_auth]
     _keylog(ctx, options.keylog)
+    _finish(ctx, "server", options, trusted, identity)
     return _Entry(ctx, tuple(stamps))
 
 

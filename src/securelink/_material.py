@@ -649,6 +649,9 @@ def _subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or "(empty subject)"
 
 
+subject_of = _subject
+
+
 def _names(cert: x509.Certificate) -> list[str]:
     from cryptography import x509
 

@@ -1,37 +1,66 @@
 """The exceptions and warnings securelink raises.
 
 Every exception derives from :class:`SecureLinkError` and also from the standard-library exception
-it refines, so code that already catches ``ValueError`` keeps working.  Each one carries its facts
-as attributes (never only in the text), a :attr:`~securelink.SecureLinkError.hint` that says what
-to do, and
-survives :mod:`pickle`.  The message starts with one sentence built from the facts, followed by the
-hint::
+it refines, so code that already catches ``ValueError``, ``ssl.SSLError`` or
+``ConnectionRefusedError`` keeps working.  Each one carries its facts as attributes (never only in
+the text), a :attr:`~securelink.SecureLinkError.hint` that says what to do, keeps the original
+exception as ``__cause__``, and survives :mod:`pickle`.  The message starts with one sentence built
+from the facts, followed by the hint::
 
     SecureLinkError
-    ├── ConfigurationError (ValueError)     options that cannot work together
-    └── MaterialError (ValueError)          a certificate, key or CA that cannot be used
-        ├── KeyMismatchError                the key does not belong to the certificate
-        ├── KeyPasswordError                encrypted key: no password, or the wrong one
-        └── CertificateProblemError         our own certificate would fail at the peer
+    ├── ConfigurationError (ValueError)          options that cannot work together
+    ├── MaterialError (ValueError)               a certificate, key or CA that cannot be used
+    │   ├── KeyMismatchError                     the key does not belong to the certificate
+    │   ├── KeyPasswordError                     encrypted key: no password, or the wrong one
+    │   └── CertificateProblemError              our own certificate would fail at the peer
+    ├── NothingListeningError (ConnectionRefusedError)   wrong port, or the server is down
+    └── HandshakeError (ssl.SSLError)            a connection failed; unrecognised causes land here
+        ├── NotTLSError                          the peer does not speak TLS
+        ├── ProtocolMismatchError                no TLS version or cipher suite in common
+        ├── CertificateVerificationError (ssl.SSLCertVerificationError)
+        │   ├── UnknownAuthorityError            not issued by a CA this end trusts
+        │   ├── HostnameMismatchError            valid, but not for this name
+        │   ├── CertificateExpiredError          past its notAfter date
+        │   └── CertificateNotYetValidError      before its notBefore date
+        └── RemoteError                          the other end rejected the connection
+            ├── ClientCertificateRequiredError   mutual TLS, and no client certificate was sent
+            └── CertificateRejectedError         the peer does not accept our certificate
 
-    SecurityWarning (UserWarning)           works, but weakens security (a readable key file)
+    SecurityWarning (UserWarning)                works, but weakens security (a readable key file)
 """
 
 from __future__ import annotations
 
+import ssl
+
 TYPE_CHECKING = False  # typing is not imported at run time, to keep `import securelink` cheap
+
 if TYPE_CHECKING:
     import datetime
     from typing import Any
 
+    from ._summary import CertificateSummary
+
 __all__ = [
+    "CertificateExpiredError",
+    "CertificateNotYetValidError",
     "CertificateProblemError",
+    "CertificateRejectedError",
+    "CertificateVerificationError",
+    "ClientCertificateRequiredError",
     "ConfigurationError",
+    "HandshakeError",
+    "HostnameMismatchError",
     "KeyMismatchError",
     "KeyPasswordError",
     "MaterialError",
+    "NotTLSError",
+    "NothingListeningError",
+    "ProtocolMismatchError",
+    "RemoteError",
     "SecureLinkError",
     "SecurityWarning",
+    "UnknownAuthorityError",
 ]
 
 
@@ -39,6 +68,9 @@ def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, A
     # Exceptions pickle as (cls, args), which loses keyword-only facts; rebuild without __init__.
     exc = cls.__new__(cls, *args)
     exc.args = args
+    errno = state.pop("__errno__", None)
+    if errno is not None and isinstance(exc, OSError):
+        exc.errno = errno
     exc.__dict__.update(state)
     return exc
 
@@ -60,7 +92,10 @@ class SecureLinkError(Exception):
         super().__init__(f"{message} Hint: {hint}" if hint else message)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore, (type(self), self.args, dict(self.__dict__)))
+        state = dict(self.__dict__)
+        if isinstance(self, OSError) and self.errno is not None:
+            state["__errno__"] = self.errno  # a C-level field, not in __dict__
+        return (_restore, (type(self), self.args, state))
 
 
 class ConfigurationError(SecureLinkError, ValueError):
@@ -186,3 +221,280 @@ class SecurityWarning(UserWarning):
     Examples: a private key file readable by group or others, or an expired certificate in a CA
     source that still holds valid ones.
     """
+
+
+class NothingListeningError(SecureLinkError, ConnectionRefusedError):
+    """Nothing accepted the TCP connection: the port is wrong, or the server is not running.
+
+    Raised before any TLS is spoken, so no certificate was involved.
+
+    Attributes:
+        host: The host connected to.
+        port: The port connected to.
+    """
+
+    host: str
+    port: int
+
+    def __init__(self, message: str, *, host: str, port: int, hint: str = "") -> None:
+        self.host = host
+        self.port = port
+        super().__init__(message, hint=hint)
+        self.errno = 111  # ECONNREFUSED, as the ConnectionRefusedError it replaces
+
+
+class HandshakeError(SecureLinkError, ssl.SSLError):
+    """A TLS connection failed, during the handshake or on the first reads and writes after it.
+
+    The generic class: failures securelink does not recognise are raised as this class, with the
+    original exception kept as ``__cause__``; the subclasses name the recognised causes.
+
+    Attributes:
+        side: Who detected the problem: ``"local"`` (this end refused) or ``"peer"`` (the other
+            end refused, by an alert or by closing the connection).
+        role: Which end this is: ``"client"`` or ``"server"``.
+        server_hostname: The name the client asked for (``None`` on a server that got no SNI).
+        peer: The other end's address, as ``(host, port)``, when known.
+        library: The OpenSSL library that reported the error (``"SSL"``), when known.
+        reason: OpenSSL's reason code (``"CERTIFICATE_VERIFY_FAILED"``), when known.
+    """
+
+    side: str
+    role: str
+    server_hostname: str | None
+    peer: tuple[str, int] | None
+    library: str | None  # type: ignore[assignment]  # typeshed says str; OpenSSL may give none
+    reason: str | None  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        side: str,
+        role: str,
+        server_hostname: str | None = None,
+        peer: tuple[str, int] | None = None,
+        library: str | None = None,
+        reason: str | None = None,
+        hint: str = "",
+    ) -> None:
+        self.side = side
+        self.role = role
+        self.server_hostname = server_hostname
+        self.peer = peer
+        self.library = library
+        self.reason = reason
+        super().__init__(message, hint=hint)
+
+    def __str__(self) -> str:
+        # ssl.SSLError.__str__ prefers strerror, which we do not set: show our message.
+        return str(self.args[0]) if self.args else ""
+
+
+class NotTLSError(HandshakeError):
+    """The other end does not speak TLS.
+
+    Typical causes: a plaintext HTTP server on the port (the client reads ``HTTP/1.1 400`` where a
+    TLS ServerHello belongs), a plaintext client talking to a TLS server, or the wrong port.
+    """
+
+
+class ProtocolMismatchError(HandshakeError):
+    """The two ends have no TLS version, or no cipher suite, in common.
+
+    Attributes:
+        mismatch: ``"version"``, ``"cipher"``, or ``"unknown"`` when OpenSSL's report does not say.
+        local_versions: The TLS versions this end allows, such as ``("TLSv1.2", "TLSv1.3")``.
+    """
+
+    mismatch: str
+    local_versions: tuple[str, ...]
+
+    def __init__(
+        self, message: str, *, mismatch: str, local_versions: tuple[str, ...], **kwargs: Any
+    ) -> None:
+        self.mismatch = mismatch
+        self.local_versions = local_versions
+        super().__init__(message, **kwargs)
+
+
+class CertificateVerificationError(HandshakeError, ssl.SSLCertVerificationError):
+    """A certificate failed verification.
+
+    Raised as this class itself for the causes without a subclass: wrong extended key usage
+    (code 26), weak key (66) or signature (68), the RFC 5280 strict-mode failures (85 missing
+    authority key identifier, 89 non-critical basic constraints, 92 CA without key usage, and
+    similar), revoked (23), missing CRL (3), bad signature (7), and the rest.  The message and hint
+    name the cause; ``verify_code`` keys it.
+
+    Attributes:
+        verify_code: OpenSSL's verification error code (``X509_V_ERR_*``).
+        verify_message: OpenSSL's text for it.
+        certificate: A summary of the certificate that failed, when it can be had.
+        chain: Summaries of the chain the peer presented, leaf first (empty when unknown).
+    """
+
+    verify_code: int
+    verify_message: str
+    certificate: CertificateSummary | None
+    chain: tuple[CertificateSummary, ...]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        verify_code: int,
+        verify_message: str,
+        certificate: CertificateSummary | None = None,
+        chain: tuple[CertificateSummary, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        self.verify_code = verify_code
+        self.verify_message = verify_message
+        self.certificate = certificate
+        self.chain = chain
+        super().__init__(message, **kwargs)
+
+
+class UnknownAuthorityError(CertificateVerificationError):
+    """The certificate was not issued by a CA this end trusts ("unknown authority").
+
+    Attributes:
+        kind: What went wrong: ``"self-signed"`` (the certificate signed itself),
+            ``"untrusted-root"`` (the chain ends at a root that is not trusted),
+            ``"incomplete-chain"`` (the peer did not send the intermediate that issued its
+            certificate), or ``"unknown-issuer"`` (only the certificate was sent, and its issuer
+            is not trusted: either an untrusted CA or a missing intermediate).
+        issuer: The issuer that is not trusted, in RFC 4514 form.
+        trusted: What this end trusts, in words ("the certifi bundle", "the CA file ca.pem
+            (CN=...)").
+    """
+
+    kind: str
+    issuer: str
+    trusted: str
+
+    def __init__(
+        self, message: str, *, kind: str, issuer: str, trusted: str, **kwargs: Any
+    ) -> None:
+        self.kind = kind
+        self.issuer = issuer
+        self.trusted = trusted
+        super().__init__(message, **kwargs)
+
+
+class HostnameMismatchError(CertificateVerificationError):
+    """The certificate is valid, but not for the name (or IP address) that was asked for.
+
+    Attributes:
+        expected: The name or address the client connected to.
+        presented: The DNS names and IP addresses in the certificate's SubjectAltName.
+        common_name: The certificate's Common Name, if it has one.  It is never checked.
+    """
+
+    expected: str
+    presented: tuple[str, ...]
+    common_name: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: str,
+        presented: tuple[str, ...],
+        common_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.expected = expected
+        self.presented = presented
+        self.common_name = common_name
+        super().__init__(message, **kwargs)
+
+
+class CertificateExpiredError(CertificateVerificationError):
+    """A certificate in the chain has expired.
+
+    Attributes:
+        not_after: When it expired (timezone-aware UTC), when known.
+        expired_for: How long ago, when known.
+    """
+
+    not_after: datetime.datetime | None
+    expired_for: datetime.timedelta | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        not_after: datetime.datetime | None = None,
+        expired_for: datetime.timedelta | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.not_after = not_after
+        self.expired_for = expired_for
+        super().__init__(message, **kwargs)
+
+
+class CertificateNotYetValidError(CertificateVerificationError):
+    """A certificate in the chain is not valid yet (or this machine's clock is behind).
+
+    Attributes:
+        not_before: When it becomes valid (timezone-aware UTC), when known.
+        valid_in: How long until then, when known.
+    """
+
+    not_before: datetime.datetime | None
+    valid_in: datetime.timedelta | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        not_before: datetime.datetime | None = None,
+        valid_in: datetime.timedelta | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.not_before = not_before
+        self.valid_in = valid_in
+        super().__init__(message, **kwargs)
+
+
+class RemoteError(HandshakeError):
+    """The other end rejected the connection, with a TLS alert or by closing it.
+
+    Attributes:
+        alert: The alert received, in words (``"handshake failure"``, ``"unknown CA"``), or
+            ``None`` when the peer closed the connection without one.
+    """
+
+    alert: str | None
+
+    def __init__(self, message: str, *, alert: str | None = None, **kwargs: Any) -> None:
+        self.alert = alert
+        super().__init__(message, **kwargs)
+
+
+class ClientCertificateRequiredError(RemoteError):
+    """The server requires a client certificate (mutual TLS), and none was sent.
+
+    Recognised in all its forms: TLS 1.3's ``certificate required`` alert on the first read, TLS
+    1.2's generic ``handshake failure`` after the server asked for a certificate, and the reset or
+    EOF on a write after such a handshake.  On the server, ``side`` is ``"local"``: this server
+    refused a client that sent no certificate.
+    """
+
+
+class CertificateRejectedError(RemoteError):
+    """The peer rejected our certificate (unknown CA, bad, expired or unsupported certificate).
+
+    Attributes:
+        certificate: A summary of the certificate this end presented, when known.
+    """
+
+    certificate: CertificateSummary | None
+
+    def __init__(
+        self, message: str, *, certificate: CertificateSummary | None = None, **kwargs: Any
+    ) -> None:
+        self.certificate = certificate
+        super().__init__(message, **kwargs)

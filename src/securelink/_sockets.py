@@ -1,0 +1,367 @@
+"""Where translation happens: socket and object classes installed on securelink's contexts.
+
+A context's ``sslsocket_class`` and ``sslobject_class`` are the stdlib's extension points for
+the objects ``wrap_socket`` and ``wrap_bio`` create.  securelink's contexts use the subclasses
+below, so every failure during the handshake, and the peer's verdict that TLS 1.3 delivers on the
+first read or write after it, is explained wherever the context is used: blocking sockets (and so
+``http.client`` and ``urllib``), and ``SSLObject`` (and so asyncio).  The contexts themselves stay
+plain ``ssl.SSLContext`` objects.
+
+The subclasses also keep what the failed connection still knows (the chain the peer presented)
+before it is closed, which the stdlib's own objects lose.
+"""
+
+from __future__ import annotations
+
+import _ssl
+import socket
+import ssl
+
+from . import _translate
+from .errors import SecureLinkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._options import ClientOptions, ServerOptions
+
+__all__ = ["SecureLinkSSLObject", "SecureLinkSSLSocket", "connect", "wrap_client", "wrap_server"]
+
+_AGAIN = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def _chain(obj: object, verified: bool) -> list[bytes]:
+    # Private _sslobj accessors keep the chain after a failure on every supported version (the
+    # public ones arrived in 3.13); see the error catalogue's "what a failed socket exposes".
+    sslobj = getattr(obj, "_sslobj", None)
+    getter = getattr(sslobj, "get_verified_chain" if verified else "get_unverified_chain", None)
+    if getter is None:
+        return []
+    try:
+        certs = getter() or []
+    except (ssl.SSLError, ValueError, AttributeError):  # pragma: no cover - defensive
+        return []
+    return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in certs]
+
+
+def _version(obj: Any) -> str | None:
+    try:
+        return obj.version()  # type: ignore[no-any-return]
+    except (ValueError, AttributeError, OSError):  # pragma: no cover - defensive
+        return None
+
+
+def _failure(obj: Any, op: str, peer: tuple[str, int] | None) -> _translate.Failure:
+    return _translate.Failure(
+        role="server" if obj.server_side else "client",
+        op=op,
+        server_hostname=obj.server_hostname,
+        peer=peer,
+        context=obj.context,
+        chain=_chain(obj, verified=False),
+        verified=_chain(obj, verified=True),
+        version=_version(obj),
+        first_io=not getattr(obj, "_securelink_io_done", False),
+    )
+
+
+def _explained(
+    obj: Any, exc: BaseException, op: str, peer: tuple[str, int] | None
+) -> BaseException:
+    """Return the exception to raise instead of *exc*: its explanation, or *exc* itself."""
+    try:
+        new = _translate.translate(exc, _failure(obj, op, peer))
+    except Exception as bug:
+        exc.add_note(f"securelink could not explain this error ({type(bug).__name__}: {bug})")
+        return exc
+    if new is None:
+        return exc
+    new.__cause__ = exc
+    return new
+
+
+class SecureLinkSSLSocket(ssl.SSLSocket):
+    """The ``ssl.SSLSocket`` of securelink's contexts: explains failures, otherwise unchanged."""
+
+    _securelink_io_done = False
+
+    def _securelink_peer(self) -> tuple[str, int] | None:
+        try:
+            peer = self.getpeername()
+        except OSError:
+            return None
+        return (str(peer[0]), int(peer[1]))
+
+    def do_handshake(self, block: bool = False) -> None:
+        """Perform the TLS handshake, raising securelink errors that explain a failure."""
+        try:
+            super().do_handshake(block)
+        except _AGAIN:
+            raise
+        except OSError as exc:
+            new = _explained(self, exc, "handshake", self._securelink_peer())
+            if new is exc:
+                raise
+            raise new from exc
+
+    def connect(self, addr: Any) -> None:
+        """Connect to *addr* and, by default, perform the handshake."""
+        try:
+            super().connect(addr)
+        except ConnectionRefusedError as exc:
+            peer = (str(addr[0]), int(addr[1])) if isinstance(addr, tuple) else None
+            new = _explained_connect(self, exc, peer)
+            if new is exc:  # pragma: no cover - refused with a peer always translates
+                raise
+            raise new from exc
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        """Read, raising securelink errors for the peer's verdicts (TLS 1.3 alerts)."""
+        try:
+            data = super().read(len, buffer)
+        except _AGAIN:
+            raise
+        except OSError as exc:
+            new = _explained(self, exc, "read", self._securelink_peer())
+            if new is exc:
+                raise
+            raise new from exc
+        self._securelink_io_done = True
+        return data
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        """Send, raising securelink errors for the peer's verdicts."""
+        try:
+            sent = super().send(data, flags)
+        except _AGAIN:
+            raise
+        except OSError as exc:
+            new = _explained(self, exc, "write", self._securelink_peer())
+            if new is exc:
+                raise
+            raise new from exc
+        self._securelink_io_done = True
+        return sent
+
+    def write(self, data: Any) -> int:
+        """Write, raising securelink errors for the peer's verdicts."""
+        try:
+            written = super().write(data)
+        except _AGAIN:
+            raise
+        except OSError as exc:
+            new = _explained(self, exc, "write", self._securelink_peer())
+            if new is exc:
+                raise
+            raise new from exc
+        self._securelink_io_done = True
+        return written
+
+
+def _explained_connect(
+    sock: Any, exc: BaseException, peer: tuple[str, int] | None
+) -> BaseException:
+    new = _translate.translate(
+        exc, _translate.Failure(role="client", op="connect", peer=peer, context=sock.context)
+    )
+    if new is None:  # pragma: no cover - refused with a peer always translates
+        return exc
+    new.__cause__ = exc
+    return new
+
+
+class SecureLinkSSLObject(ssl.SSLObject):
+    """The ``ssl.SSLObject`` of securelink's contexts (asyncio): explains failures."""
+
+    _securelink_io_done = False
+    #: The peer's address, when the code that created the object knows it (securelink.aio).
+    securelink_peer: tuple[str, int] | None = None
+
+    def do_handshake(self) -> None:
+        """Perform the TLS handshake, raising securelink errors that explain a failure."""
+        try:
+            super().do_handshake()
+        except _AGAIN:
+            raise
+        except OSError as exc:
+            new = _explained(self, exc, "handshake", self.securelink_peer)
+            if new is exc:
+                raise
+            raise new from exc
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        """Read, raising securelink errors for the peer's verdicts (TLS 1.3 alerts)."""
+        try:
+            data = super().read(len, buffer)
+        except _AGAIN:
+            raise
+        except OSError as exc:
+            new = _explained(self, exc, "read", self.securelink_peer)
+            if new is exc:
+                raise
+            raise new from exc
+        self._securelink_io_done = True
+        return data
+
+    def write(self, data: Any) -> int:
+        """Write, raising securelink errors for the peer's verdicts."""
+        try:
+            written = super().write(data)
+        except _AGAIN:
+            raise
+        except OSError as exc:
+            new = _explained(self, exc, "write", self.securelink_peer)
+            if new is exc:
+                raise
+            raise new from exc
+        self._securelink_io_done = True
+        return written
+
+
+# --- helpers for blocking sockets --------------------------------------------------------------
+
+
+def _client_context(options_or_context: ClientOptions | ssl.SSLContext) -> ssl.SSLContext:
+    from ._context import client_context
+    from ._options import ClientOptions
+
+    if isinstance(options_or_context, ssl.SSLContext):
+        return options_or_context
+    if isinstance(options_or_context, ClientOptions):
+        return client_context(options_or_context)
+    raise TypeError(
+        f"expected ClientOptions or ssl.SSLContext, not {type(options_or_context).__name__}"
+    )
+
+
+def _server_context(options_or_context: ServerOptions | ssl.SSLContext) -> ssl.SSLContext:
+    from ._context import server_context
+    from ._options import ServerOptions
+
+    if isinstance(options_or_context, ssl.SSLContext):
+        return options_or_context
+    if isinstance(options_or_context, ServerOptions):
+        return server_context(options_or_context)
+    raise TypeError(
+        f"expected ServerOptions or ssl.SSLContext, not {type(options_or_context).__name__}"
+    )
+
+
+def _explain_foreign(
+    exc: BaseException, ctx: ssl.SSLContext, server_hostname: str | None, peer: Any
+) -> BaseException:
+    # A context securelink did not build has the stdlib's classes: explain from the outside.
+    if isinstance(exc, SecureLinkError) or not isinstance(exc, OSError):
+        return exc
+    return _translate.explain(exc, server_hostname=server_hostname, context=ctx, peer=peer)
+
+
+def connect(
+    host: str,
+    port: int,
+    options_or_context: ClientOptions | ssl.SSLContext,
+    *,
+    server_hostname: str | None = None,
+    timeout: float | None = None,
+) -> ssl.SSLSocket:
+    """Connect to *host*:*port* over TLS and finish the handshake.
+
+    Args:
+        host: The host name or address to connect to.
+        port: The TCP port.
+        options_or_context: :class:`~securelink.ClientOptions`, or a client context.
+        server_hostname: The name to verify the certificate against and send as SNI; defaults
+            to *host*.
+        timeout: A timeout in seconds for connecting, the handshake, and later reads and writes.
+
+    Returns:
+        A connected ``ssl.SSLSocket`` whose handshake is done.
+
+    Raises:
+        NothingListeningError: nothing accepted the TCP connection.
+        HandshakeError: the TLS handshake failed (see the subclasses for the causes).
+    """
+    ctx = _client_context(options_or_context)
+    name = server_hostname or host
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionRefusedError as exc:
+        refused = _translate.translate(
+            exc, _translate.Failure(role="client", op="connect", peer=(host, port))
+        )
+        if refused is None:  # pragma: no cover - refused with a peer always translates
+            raise
+        raise refused from exc
+    try:
+        return ctx.wrap_socket(raw, server_hostname=name)
+    except BaseException as exc:
+        raw.close()
+        new = _explain_foreign(exc, ctx, name, (host, port))
+        if new is exc:
+            raise
+        raise new from exc
+
+
+def wrap_client(
+    sock: socket.socket,
+    options_or_context: ClientOptions | ssl.SSLContext,
+    *,
+    server_hostname: str,
+) -> ssl.SSLSocket:
+    """Wrap a connected socket as a TLS client and finish the handshake.
+
+    Args:
+        sock: A connected TCP socket; on failure it is closed.
+        options_or_context: :class:`~securelink.ClientOptions`, or a client context.
+        server_hostname: The name to verify the server's certificate against (and send as SNI).
+
+    Returns:
+        The ``ssl.SSLSocket``, its handshake done.
+
+    Raises:
+        HandshakeError: the TLS handshake failed (see the subclasses for the causes).
+    """
+    ctx = _client_context(options_or_context)
+    try:
+        peer: Any = sock.getpeername()
+    except OSError:
+        peer = None
+    try:
+        return ctx.wrap_socket(sock, server_hostname=server_hostname)
+    except BaseException as exc:
+        sock.close()
+        new = _explain_foreign(exc, ctx, server_hostname, peer)
+        if new is exc:
+            raise
+        raise new from exc
+
+
+def wrap_server(
+    sock: socket.socket, options_or_context: ServerOptions | ssl.SSLContext
+) -> ssl.SSLSocket:
+    """Wrap an accepted socket as a TLS server and finish the handshake.
+
+    Args:
+        sock: A connected TCP socket (from ``accept()``); on failure it is closed.
+        options_or_context: :class:`~securelink.ServerOptions`, or a server context.
+
+    Returns:
+        The ``ssl.SSLSocket``, its handshake done.
+
+    Raises:
+        HandshakeError: the TLS handshake failed (see the subclasses for the causes).
+    """
+    ctx = _server_context(options_or_context)
+    try:
+        peer: Any = sock.getpeername()
+    except OSError:
+        peer = None
+    try:
+        return ctx.wrap_socket(sock, server_side=True)
+    except BaseException as exc:
+        sock.close()
+        new = _explain_foreign(exc, ctx, None, peer)
+        if new is exc:
+            raise
+        raise new from exc
