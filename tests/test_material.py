@@ -311,7 +311,7 @@ class TestKeys:
         assert info.value.source == other
         assert info.value.cert_source == files["cert"]
         assert isinstance(info.value, MaterialError)
-        assert info.value.message.startswith(f"the private key ({other}) does not belong to the")
+        assert info.value.message.startswith(f"The private key ({other}) does not belong to the")
         assert info.value.message.endswith(f"({files['cert']}).")
 
     def test_encrypted_without_password(self, tmp_path: Path, server_cert: Any) -> None:

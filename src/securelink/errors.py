@@ -64,6 +64,9 @@ __all__ = [
 ]
 
 
+_SENTENCE_STARTS = frozenset({"the", "a", "an", "every", "some", "nothing", "this"})
+
+
 def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
     # Exceptions pickle as (cls, args), which loses keyword-only facts; rebuild without __init__.
     exc = cls.__new__(cls, *args)
@@ -87,6 +90,10 @@ class SecureLinkError(Exception):
     hint: str
 
     def __init__(self, message: str, *, hint: str = "") -> None:
+        # Messages are sentences; the ones that open with a path or a field name keep its case.
+        first, _, rest = message.partition(" ")
+        if first in _SENTENCE_STARTS:
+            message = f"{first.capitalize()} {rest}"
         self.message = message
         self.hint = hint
         super().__init__(f"{message} Hint: {hint}" if hint else message)
