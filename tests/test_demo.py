@@ -23,8 +23,10 @@ class TestDemo:
         assert "SANs     client.demo" in out
         assert "negotiated TLSv1.3 with TLS_" in out
         assert "unable to get local issuer certificate (verify code 20)" in out
+        assert "securelink says:     UnknownAuthorityError:" in out
         assert "not among the trusted CAs (the certifi bundle)" in out
         assert "(verify code 62)" in out
+        assert "securelink says:     HostnameMismatchError:" in out
         assert "valid for localhost, 127.0.0.1, not 'api.internal.example'" in out
         assert "securelink says:     MaterialError:" in out
         assert "holds a PRIVATE KEY, not a certificate." in out

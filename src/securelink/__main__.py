@@ -27,6 +27,26 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--step", action="store_true", help="pause for Enter between steps (for teaching)"
     )
+    probe = commands.add_parser(
+        "probe",
+        help="connect to a TLS server and show its chain, or why the connection failed",
+        description="Connect to HOST:PORT over TLS, verify the server as a securelink client"
+        " would, and print the negotiated version, cipher and ALPN and the chain the server"
+        " presented, or securelink's explanation of the failure. Exit status: 0 connected,"
+        " 1 the connection failed, 2 usage or certificate/key file error.",
+    )
+    probe.add_argument("target", metavar="HOST:PORT", help="where to connect ([::1]:443 for IPv6)")
+    probe.add_argument(
+        "--ca", metavar="FILE", help="trust this CA file (PEM or DER) instead of certifi's bundle"
+    )
+    probe.add_argument("--cert", metavar="FILE", help="client certificate, for mutual TLS")
+    probe.add_argument("--key", metavar="FILE", help="client private key, for mutual TLS")
+    probe.add_argument(
+        "--servername", metavar="NAME", help="the name to verify and send as SNI (default: HOST)"
+    )
+    probe.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="default: %(default)s"
+    )
     return parser
 
 
@@ -44,6 +64,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             input("   [press Enter to continue]")
 
         return run(sys.stdout, step=step if args.step else None)
+    if args.command == "probe":
+        from ._probe import probe
+
+        if (args.cert is None) != (args.key is None):
+            parser.error("--cert and --key go together")
+        return probe(
+            args.target,
+            ca=args.ca,
+            cert=args.cert,
+            key=args.key,
+            servername=args.servername,
+            timeout=args.timeout,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
     parser.print_help()
     return 2
 

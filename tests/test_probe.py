@@ -1,0 +1,147 @@
+"""`securelink probe HOST:PORT`: the chain on success, the explanation on failure."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from securelink import server_context
+from securelink.__main__ import main
+from securelink.devca import CertificateAuthority, IssuedCertificate
+
+TARGETS: list[tuple[str, tuple[str, int] | None]] = [
+    ("example.com:443", ("example.com", 443)),
+    ("127.0.0.1:8443", ("127.0.0.1", 8443)),
+    ("[::1]:443", ("::1", 443)),
+    ("example.com", None),
+    ("example.com:", None),
+    (":443", None),
+    ("example.com:http", None),
+    ("example.com:70000", None),
+    ("example.com:0", None),
+]
+
+
+@pytest.fixture
+def server(server_cert: IssuedCertificate) -> Iterator[int]:
+    """A TLS server on 127.0.0.1:0 that completes handshakes until the test ends."""
+    ctx = server_context(server_cert.server_options())
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(5)
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass  # failed handshakes are the point of some tests
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+@pytest.fixture
+def ca_file(tmp_path: Path, ca: CertificateAuthority) -> str:
+    """The development CA's certificate as a file."""
+    path = tmp_path / "ca.pem"
+    path.write_bytes(ca.cert_pem)
+    return str(path)
+
+
+class TestProbe:
+    """The probe command reports success, failures and usage errors with distinct statuses."""
+
+    def test_success(self, server: int, ca_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """A verified connection prints the version, cipher and chain, and exits 0."""
+        assert main(["probe", f"localhost:{server}", "--ca", ca_file]) == 0
+        out = capsys.readouterr().out
+        assert f"localhost port {server} (localhost): OK" in out
+        assert "version:  TLSv1.3" in out
+        assert "names:    localhost, 127.0.0.1" in out
+
+    def test_unknown_authority(self, server: int, capsys: pytest.CaptureFixture[str]) -> None:
+        """Against the certifi bundle, the explanation and the presented chain are printed."""
+        assert main(["probe", f"127.0.0.1:{server}"]) == 1
+        out = capsys.readouterr().out
+        assert "UnknownAuthorityError:" in out
+        assert "(the certifi bundle)" in out
+        assert "the chain the server presented:" in out
+
+    def test_servername_mismatch(
+        self, server: int, ca_file: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--servername is verified and reported as a hostname mismatch."""
+        status = main(["probe", f"127.0.0.1:{server}", "--ca", ca_file, "--servername", "api.test"])
+        assert status == 1
+        out = capsys.readouterr().out
+        assert "HostnameMismatchError:" in out
+        assert "valid for localhost, 127.0.0.1, not 'api.test'" in out
+
+    def test_nothing_listening(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A closed port is reported as nothing listening."""
+        with socket.create_server(("127.0.0.1", 0)) as s:
+            port = s.getsockname()[1]
+        assert main(["probe", f"127.0.0.1:{port}"]) == 1
+        assert f"Nothing is listening on 127.0.0.1 port {port}" in capsys.readouterr().out
+
+    def test_bad_ca_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A missing --ca file is a usage error (status 2) naming the file."""
+        missing = str(tmp_path / "nope.pem")
+        assert main(["probe", "127.0.0.1:1", "--ca", missing]) == 2
+        assert f"{missing}: no such file" in capsys.readouterr().err
+
+    @pytest.mark.parametrize(("target", "expected"), TARGETS)
+    def test_target_parsing(
+        self, target: str, expected: tuple[str, int] | None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """HOST:PORT is parsed, IPv6 in brackets; anything else is a usage error."""
+        from securelink._probe import parse_target
+        from securelink.errors import ConfigurationError
+
+        if expected is None:
+            with pytest.raises(ConfigurationError) as info:
+                parse_target(target)
+            assert info.value.field == "target"
+            assert main(["probe", target]) == 2
+        else:
+            assert parse_target(target) == expected
+
+    def test_cert_without_key(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--cert without --key is refused by argparse (status 2)."""
+        with pytest.raises(SystemExit) as info:
+            main(["probe", "127.0.0.1:1", "--cert", "c.pem"])
+        assert info.value.code == 2
+
+    def test_subprocess(self, server: int, ca_file: str) -> None:
+        """`python -m securelink probe` works as a command and exits 0."""
+        result = subprocess.run(
+            [sys.executable, "-m", "securelink", "probe", f"localhost:{server}", "--ca", ca_file],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "OK" in result.stdout
