@@ -47,7 +47,119 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="default: %(default)s"
     )
+
+    minica = commands.add_parser(
+        "minica",
+        help="issue a development certificate in minica's file layout",
+        description="Like minica: create (or reuse) a development CA in minica.pem and"
+        " minica-key.pem, and issue a certificate for the given names into"
+        " <first-name>/cert.pem and <first-name>/key.pem. Files are never overwritten. For"
+        " development and tests only. Single-dash spellings (-domains) work as in minica.",
+    )
+    minica.add_argument("--domains", "-domains", default="", help="comma-separated DNS names")
+    minica.add_argument(
+        "--ip-addresses", "-ip-addresses", default="", help="comma-separated IP addresses"
+    )
+    minica.add_argument("--ca-cert", "-ca-cert", default="minica.pem", help="default: %(default)s")
+    minica.add_argument(
+        "--ca-key", "-ca-key", default="minica-key.pem", help="default: %(default)s"
+    )
+    minica.add_argument(
+        "--ca-alg", "-ca-alg", choices=("ecdsa", "rsa"), default="ecdsa", help="for a new CA"
+    )
+    minica.add_argument("--dir", default=".", help="where to write (default: the current one)")
+    minica.add_argument("extra", nargs="*", help=argparse.SUPPRESS)
+
+    csr = commands.add_parser(
+        "csr",
+        help="create a certificate signing request (and a key, if none is given)",
+        description="Create a CSR for the given names, to send to a CA. The names become"
+        " SubjectAltNames. With --key, that (unencrypted) key is certified; without, a new key is"
+        " written next to the CSR with mode 0600. Files are never overwritten.",
+    )
+    csr.add_argument("--domains", default="", help="comma-separated DNS names")
+    csr.add_argument("--ip-addresses", default="", help="comma-separated IP addresses")
+    csr.add_argument("--key", metavar="FILE", help="the private key to certify (default: new)")
+    csr.add_argument("--key-type", choices=("ecdsa", "rsa"), default="ecdsa", help="for a new key")
+    csr.add_argument("--out", metavar="FILE", help="the CSR file (default: <first-name>.csr)")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name] if text else []
+
+
+def _minica(args: argparse.Namespace) -> int:
+    from . import devca
+    from .errors import SecureLinkError
+
+    if args.extra:
+        print(
+            f"securelink minica: extra arguments {args.extra!r}; maybe there are spaces in your"
+            " domain list? Separate names with commas only.",
+            file=sys.stderr,
+        )
+        return 2
+    alg = devca.KeyType.ECDSA_P256 if args.ca_alg == "ecdsa" else devca.KeyType.RSA_2048
+    try:
+        files = devca.minica(
+            args.dir,
+            domains=_names(args.domains),
+            ip_addresses=_names(args.ip_addresses),
+            ca_cert=args.ca_cert,
+            ca_key=args.ca_key,
+            ca_alg=alg,
+        )
+    except SecureLinkError as exc:
+        print(f"securelink minica: {exc}", file=sys.stderr)
+        return 1
+    from os.path import normpath
+
+    verb = "created" if files.ca_created else "reused"
+    print(f"CA {verb}: {normpath(files.ca_cert)} (key {normpath(files.ca_key)})")
+    print(f"certificate: {normpath(files.cert)}")
+    print(f"key:         {normpath(files.key)}")
+    return 0
+
+
+def _write_new(path: str, data: bytes, mode: int) -> None:
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _csr(args: argparse.Namespace) -> int:
+    import os
+
+    from . import devca
+    from ._material import load_private_key
+    from .errors import SecureLinkError
+
+    names = [*_names(args.domains), *_names(args.ip_addresses)]
+    first = names[0].replace("*", "_") if names else "request"
+    csr_path = args.out or f"{first}.csr"
+    key_path = args.key or f"{first}.key"
+    try:
+        key = None
+        if args.key and os.path.exists(args.key):
+            key, _label = load_private_key(args.key, None, stamps=[])
+        alg = devca.KeyType.ECDSA_P256 if args.key_type == "ecdsa" else devca.KeyType.RSA_2048
+        request = devca.create_csr(*names, private_key=key, key_type=alg)  # type: ignore[arg-type]
+        for path in (csr_path, key_path if key is None else None):
+            if path and os.path.exists(path):
+                print(f"securelink csr: {path} already exists; not overwriting it", file=sys.stderr)
+                return 1
+        if key is None:
+            _write_new(key_path, request.key_pem, 0o600)
+        _write_new(csr_path, request.csr_pem, 0o644)
+    except SecureLinkError as exc:
+        print(f"securelink csr: {exc}", file=sys.stderr)
+        return 1
+    print(f"CSR: {csr_path} (for {', '.join(names)})")
+    print(f"key: {key_path}{'' if key is not None else ' (new, mode 0600)'}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             input("   [press Enter to continue]")
 
         return run(sys.stdout, step=step if args.step else None)
+    if args.command == "minica":
+        return _minica(args)
+    if args.command == "csr":
+        return _csr(args)
     if args.command == "probe":
         from ._probe import probe
 

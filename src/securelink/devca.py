@@ -44,10 +44,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CertificateAuthority",
+    "CertificateRequest",
     "IssuedCertificate",
     "KeyType",
     "MinicaFiles",
     "Usage",
+    "create_csr",
     "minica",
 ]
 
@@ -729,6 +731,74 @@ def _leaf_extensions(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(aki, critical=False)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Certificate signing requests
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRequest:
+    """A certificate signing request and the private key it was made with.
+
+    Attributes:
+        csr: The request.
+        private_key: Its key; keep it secret, and use it with the certificate the CA returns.
+    """
+
+    csr: x509.CertificateSigningRequest
+    private_key: CertificateIssuerPrivateKeyTypes
+
+    @property
+    def csr_pem(self) -> bytes:
+        """The request as PEM (``-----BEGIN CERTIFICATE REQUEST-----``), to send to a CA."""
+        from cryptography.hazmat.primitives import serialization
+
+        return self.csr.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM.  Keep it secret."""
+        return _key_pem(self.private_key)
+
+
+def create_csr(
+    *names: str,
+    private_key: CertificateIssuerPrivateKeyTypes | None = None,
+    key_type: KeyType | str = KeyType.ECDSA_P256,
+    common_name: str | None = None,
+) -> CertificateRequest:
+    """Create a certificate signing request (CSR) for DNS names and IP addresses.
+
+    The names go into the SubjectAltName extension, which is what clients check.  The subject
+    carries a Common Name (by default the first name), because many CAs still expect one; it is
+    informational only.
+
+    Args:
+        names: DNS names and IP addresses, first one first.
+        private_key: The key to certify; a new one of *key_type* is generated if omitted.
+        key_type: The kind of key to generate when *private_key* is omitted.
+        common_name: The subject's Common Name (default: the first name).
+
+    Returns:
+        The CSR and its private key.
+
+    Raises:
+        ConfigurationError: no names, or a malformed one.
+    """
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    general_names = _general_names(names)
+    key = private_key if private_key is not None else _generate_key(key_type)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or names[0])])
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .add_extension(x509.SubjectAlternativeName(general_names), critical=False)
+        .sign(key, _hash_for(key))
+    )
+    return CertificateRequest(csr, key)
 
 
 # ---------------------------------------------------------------------------------------------
