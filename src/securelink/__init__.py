@@ -11,6 +11,7 @@ Everything public is re-exported here; the modules behind it are private except
 """
 
 from ._context import client_context, server_context
+from ._hooks import ConnectionInfo, HandshakeMessage
 from ._options import PKCS12, ClientAuth, ClientOptions, ServerOptions, Trust
 from ._sockets import connect, wrap_client, wrap_server
 from ._summary import CertificateSummary
@@ -24,6 +25,7 @@ from .errors import (
     CertificateVerificationError,
     ClientCertificateRequiredError,
     ConfigurationError,
+    ConnectionRejectedError,
     HandshakeError,
     HostnameMismatchError,
     KeyMismatchError,
@@ -50,7 +52,10 @@ __all__ = [
     "ClientCertificateRequiredError",
     "ClientOptions",
     "ConfigurationError",
+    "ConnectionInfo",
+    "ConnectionRejectedError",
     "HandshakeError",
+    "HandshakeMessage",
     "HostnameMismatchError",
     "KeyMismatchError",
     "KeyPasswordError",

@@ -7,7 +7,7 @@ import ssl
 import threading
 from collections import OrderedDict
 
-from . import _material, _translate
+from . import _hooks, _material, _translate
 from ._options import ClientAuth, ClientOptions, ServerOptions
 from ._sockets import SecureLinkSSLObject, SecureLinkSSLSocket
 from ._summary import CertificateSummary
@@ -181,6 +181,15 @@ def _finish(
     # Failures anywhere this context is used are explained by these classes (see _sockets).
     ctx.sslsocket_class = SecureLinkSSLSocket
     ctx.sslobject_class = SecureLinkSSLObject
+    on_server_name = getattr(options, "on_server_name", None)
+    if options.verify_connection is not None or on_server_name is not None:
+        _hooks.register(ctx, _hooks.Hooks(options.verify_connection, on_server_name))
+        if role == "server":
+            # Records the requested name for ConnectionInfo and runs on_server_name.
+            ctx.sni_callback = _hooks.server_name_callback(on_server_name)
+    if options.trace is not None:
+        # Opt-in only: CPython calls this for every TLS record, which halves bulk throughput.
+        ctx._msg_callback = _hooks.make_tracer(options.trace)  # type: ignore[attr-defined]
     low = _translate._version_name(options.min_version)
     high = _translate._version_name(options.max_version or ssl.TLSVersion.MAXIMUM_SUPPORTED)
     _translate.register(

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
+    from ._hooks import ConnectionInfo, HandshakeMessage
+
     #: One certificate: a path to a PEM or DER file, PEM or DER bytes, or a ``cryptography``
     #: object.
     CertificateSource: TypeAlias = str | os.PathLike[str] | bytes | x509.Certificate
@@ -265,6 +267,25 @@ def _check_identity(
         )
 
 
+def _check_hook(name: str, hook: object) -> None:
+    if hook is not None and not callable(hook):
+        raise ConfigurationError(
+            f"{name} must be a callable, not {type(hook).__name__}.",
+            field=name,
+            hint=f"Pass a function for {name}, or leave it unset.",
+        )
+    if name == "trace" and hook is not None:
+        from ._hooks import tracing_available
+
+        if not tracing_available():  # pragma: no cover - every CPython 3.11-3.13 has it
+            raise ConfigurationError(
+                "trace is not available on this Python: it relies on CPython's private"
+                " SSLContext._msg_callback, which this interpreter lacks.",
+                field="trace",
+                hint="Leave trace unset, or trace with `openssl s_client -msg` instead.",
+            )
+
+
 def _check_keylog(keylog: object) -> None:
     if keylog is not None and not isinstance(keylog, str | os.PathLike):
         raise ConfigurationError(
@@ -306,6 +327,12 @@ class ClientOptions(Frozen):
         keylog: Write TLS secrets to this file (NSS key log format, mode 0600) so Wireshark can
             decrypt the traffic.  Anyone with the file can read every session: for debugging only.
             The ``SSLKEYLOGFILE`` environment variable is never read.
+        verify_connection: Called with a :class:`~securelink.ConnectionInfo` after the server's
+            chain has been verified (Go: ``VerifyConnection``).  Raise to reject the connection:
+            it is closed and :class:`~securelink.ConnectionRejectedError` is raised, naming the
+            reason.  For pinning, allow-lists of names or SPIFFE IDs, and logging.
+        trace: Called with each :class:`~securelink.HandshakeMessage` sent and received, in
+            order.  For debugging and teaching: it slows every TLS record down.
     """
 
     __slots__ = (
@@ -319,9 +346,33 @@ class ClientOptions(Frozen):
         "max_version",
         "min_version",
         "password",
+        "trace",
+        "verify_connection",
     )
-    _fields = ("ca", "cert", "key", "password", "min_version", "max_version", "alpn", "keylog")
-    _compare = ("_ca", "_cert", "key", "password", "min_version", "max_version", "alpn", "keylog")
+    _fields = (
+        "ca",
+        "cert",
+        "key",
+        "password",
+        "min_version",
+        "max_version",
+        "alpn",
+        "keylog",
+        "verify_connection",
+        "trace",
+    )
+    _compare = (
+        "_ca",
+        "_cert",
+        "key",
+        "password",
+        "min_version",
+        "max_version",
+        "alpn",
+        "keylog",
+        "verify_connection",
+        "trace",
+    )
     _hidden = frozenset({"cert", "key", "password"})
 
     ca: Trust | CASource | tuple[Trust | CASource, ...]
@@ -332,6 +383,8 @@ class ClientOptions(Frozen):
     max_version: ssl.TLSVersion | None
     alpn: tuple[str, ...]
     keylog: str | os.PathLike[str] | None
+    verify_connection: Callable[[ConnectionInfo], None] | None
+    trace: Callable[[HandshakeMessage], None] | None
     _ca: tuple[object, ...]
     _cert: tuple[object, ...]
 
@@ -346,11 +399,17 @@ class ClientOptions(Frozen):
         max_version: ssl.TLSVersion | None = None,
         alpn: Sequence[str] = (),
         keylog: str | os.PathLike[str] | None = None,
+        verify_connection: Callable[[ConnectionInfo], None] | None = None,
+        trace: Callable[[HandshakeMessage], None] | None = None,
     ) -> None:
         _check_versions(min_version, max_version)
         self._set("min_version", min_version)
         self._set("max_version", max_version)
         self._set("alpn", _check_alpn(alpn))
+        _check_hook("verify_connection", verify_connection)
+        self._set("verify_connection", verify_connection)
+        _check_hook("trace", trace)
+        self._set("trace", trace)
         if ca is None:
             raise ConfigurationError(
                 "ca=None would trust nothing, so no server could ever be verified.",
@@ -400,6 +459,16 @@ class ServerOptions(Frozen):
         alpn: Application protocols the server is willing to speak, most preferred first (Go:
             ``NextProtos``).
         keylog: Write TLS secrets to this file (mode 0600), for debugging with Wireshark only.
+        verify_connection: Called with a :class:`~securelink.ConnectionInfo` after the client's
+            chain (if any) has been verified (Go: ``VerifyConnection``).  Raise to reject the
+            client: the connection is closed, and the server side gets
+            :class:`~securelink.ConnectionRejectedError`.
+        on_server_name: Called with the server name the client asked for (SNI; ``None`` if it
+            sent none), before the certificate is chosen: the moment of Go's
+            ``GetCertificate``.  Raise to refuse the name (the client gets an "unrecognized
+            name" alert).
+        trace: Called with each :class:`~securelink.HandshakeMessage` sent and received, in
+            order.  For debugging and teaching: it slows every TLS record down.
     """
 
     __slots__ = (
@@ -413,7 +482,10 @@ class ServerOptions(Frozen):
         "keylog",
         "max_version",
         "min_version",
+        "on_server_name",
         "password",
+        "trace",
+        "verify_connection",
     )
     _fields = (
         "cert",
@@ -425,6 +497,9 @@ class ServerOptions(Frozen):
         "max_version",
         "alpn",
         "keylog",
+        "verify_connection",
+        "on_server_name",
+        "trace",
     )
     _compare = (
         "_cert",
@@ -436,6 +511,9 @@ class ServerOptions(Frozen):
         "max_version",
         "alpn",
         "keylog",
+        "verify_connection",
+        "on_server_name",
+        "trace",
     )
     _hidden = frozenset({"cert", "key", "password"})
 
@@ -448,6 +526,9 @@ class ServerOptions(Frozen):
     max_version: ssl.TLSVersion | None
     alpn: tuple[str, ...]
     keylog: str | os.PathLike[str] | None
+    verify_connection: Callable[[ConnectionInfo], None] | None
+    on_server_name: Callable[[str | None], None] | None
+    trace: Callable[[HandshakeMessage], None] | None
     _cert: tuple[object, ...]
     _client_ca: tuple[object, ...]
 
@@ -463,11 +544,21 @@ class ServerOptions(Frozen):
         max_version: ssl.TLSVersion | None = None,
         alpn: Sequence[str] = (),
         keylog: str | os.PathLike[str] | None = None,
+        verify_connection: Callable[[ConnectionInfo], None] | None = None,
+        on_server_name: Callable[[str | None], None] | None = None,
+        trace: Callable[[HandshakeMessage], None] | None = None,
     ) -> None:
         _check_versions(min_version, max_version)
         self._set("min_version", min_version)
         self._set("max_version", max_version)
         self._set("alpn", _check_alpn(alpn))
+        for name, hook in (
+            ("verify_connection", verify_connection),
+            ("on_server_name", on_server_name),
+            ("trace", trace),
+        ):
+            _check_hook(name, hook)
+            self._set(name, hook)
         if not isinstance(client_auth, ClientAuth):
             raise ConfigurationError(
                 f"client_auth must be a securelink.ClientAuth member, not {client_auth!r}.",

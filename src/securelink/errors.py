@@ -22,9 +22,10 @@ from the facts, followed by the hint::
         │   ├── HostnameMismatchError            valid, but not for this name
         │   ├── CertificateExpiredError          past its notAfter date
         │   └── CertificateNotYetValidError      before its notBefore date
-        └── RemoteError                          the other end rejected the connection
-            ├── ClientCertificateRequiredError   mutual TLS, and no client certificate was sent
-            └── CertificateRejectedError         the peer does not accept our certificate
+        ├── RemoteError                          the other end rejected the connection
+        │   ├── ClientCertificateRequiredError   mutual TLS, and no client certificate was sent
+        │   └── CertificateRejectedError         the peer does not accept our certificate
+        └── ConnectionRejectedError              this end's own hook refused the peer
 
     SecurityWarning (UserWarning)                works, but weakens security (a readable key file)
 """
@@ -49,6 +50,7 @@ __all__ = [
     "CertificateVerificationError",
     "ClientCertificateRequiredError",
     "ConfigurationError",
+    "ConnectionRejectedError",
     "HandshakeError",
     "HostnameMismatchError",
     "KeyMismatchError",
@@ -504,4 +506,23 @@ class CertificateRejectedError(RemoteError):
         self, message: str, *, certificate: CertificateSummary | None = None, **kwargs: Any
     ) -> None:
         self.certificate = certificate
+        super().__init__(message, **kwargs)
+
+
+class ConnectionRejectedError(HandshakeError):
+    """This end's own hook (``verify_connection`` or ``on_server_name``) refused the connection.
+
+    The connection was closed on purpose; the hook's exception is ``__cause__``.
+
+    Attributes:
+        hook: Which hook refused: ``"verify_connection"`` or ``"on_server_name"``.
+        hook_reason: The hook's exception message.
+    """
+
+    hook: str
+    hook_reason: str
+
+    def __init__(self, message: str, *, hook: str, hook_reason: str, **kwargs: Any) -> None:
+        self.hook = hook
+        self.hook_reason = hook_reason
         super().__init__(message, **kwargs)
