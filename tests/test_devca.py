@@ -1708,9 +1708,11 @@ def test_public_names() -> None:
     """securelink.devca exports exactly its documented names."""
     assert sorted(devca.__all__) == [
         "CertificateAuthority",
+        "CertificateRequest",
         "IssuedCertificate",
         "KeyType",
         "MinicaFiles",
         "Usage",
+        "create_csr",
         "minica",
     ]

@@ -526,8 +526,6 @@ def _warn_if_readable(path: str) -> None:
 def _load_pkcs12(
     bundle: PKCS12, password: Password | None, stamps: list[FileStamp]
 ) -> tuple[list[x509.Certificate], PrivateKeyTypes, str]:
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
     label = _describe(bundle.source, "PKCS#12 bundle")
     data = (
         bytes(bundle.source)
@@ -544,29 +542,7 @@ def _load_pkcs12(
             " key=.",
         )
     pw = _password_bytes(password)
-    attempts = [pw] if pw is not None else [None, b""]
-    error: Exception | None = None
-    for attempt in attempts:
-        try:
-            key, cert, extra = pkcs12.load_key_and_certificates(data, attempt)
-            break
-        except ValueError as exc:
-            error = exc
-    else:
-        raise KeyPasswordError(
-            f"{label} is a PKCS#12 bundle that "
-            + (
-                "is protected by a password, and none was given."
-                if pw is None
-                else "the password given does not open (or the bundle is corrupt)."
-            ),
-            source=label,
-            reason="missing" if pw is None else "wrong",
-            found="PKCS#12",
-            hint="Pass the bundle's password as password=."
-            if pw is None
-            else "Check the password; `openssl pkcs12 -info -in FILE -noout` tests it.",
-        ) from error
+    key, cert, extra, _ = _open_pkcs12(data, pw, [pw] if pw is not None else [None, b""], label)
     if cert is None or key is None:
         missing = "certificate" if cert is None else "private key"
         raise MaterialError(
@@ -579,6 +555,42 @@ def _load_pkcs12(
         _warn_if_readable(os.fspath(bundle.source))
     chain = _order_chain(cert, list(extra))
     return [cert, *chain], key, label
+
+
+def _open_pkcs12(
+    data: bytes, pw: bytes | None, attempts: Sequence[bytes | None], label: str
+) -> tuple[PrivateKeyTypes | None, x509.Certificate | None, list[x509.Certificate], bytes | None]:
+    """Open a PKCS#12 bundle with the first password in *attempts* that works.
+
+    Returns:
+        The key, the certificate, the other certificates, and the password that opened it.
+
+    Raises:
+        KeyPasswordError: no attempt opened it (*pw* says whether a password was given).
+    """
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    error: Exception | None = None
+    for attempt in attempts:
+        try:
+            key, cert, extra = pkcs12.load_key_and_certificates(data, attempt)
+            return key, cert, list(extra), attempt
+        except ValueError as exc:
+            error = exc
+    raise KeyPasswordError(
+        f"{label} is a PKCS#12 bundle that "
+        + (
+            "is protected by a password, and none was given."
+            if pw is None
+            else "the password given does not open (or the bundle is corrupt)."
+        ),
+        source=label,
+        reason="missing" if pw is None else "wrong",
+        found="PKCS#12",
+        hint="Pass the bundle's password as password=."
+        if pw is None
+        else "Check the password; `openssl pkcs12 -info -in FILE -noout` tests it.",
+    ) from error
 
 
 def _order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list[x509.Certificate]:
