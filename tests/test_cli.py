@@ -164,3 +164,93 @@ class TestCsrCommand:
         (tmp_path / "notakey.pem").write_text("hello")
         assert main(["csr", "--domains", "a.test", "--key", "notakey.pem"]) == 1
         assert "neither PEM nor DER" in capsys.readouterr().err
+
+
+class TestInspectCommand:
+    """`securelink inspect FILE...` describes files, as text or JSON, with meaningful statuses."""
+
+    @pytest.fixture
+    def files(self, tmp_path: Path) -> Path:
+        """A minica layout to inspect."""
+        assert main(["minica", "--dir", str(tmp_path), "--domains", "localhost"]) == 0
+        return tmp_path
+
+    def test_text(self, files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """The text form names the certificate, its names, and that the key belongs to it."""
+        capsys.readouterr()
+        leaf = files / "localhost"
+        both = files / "both.pem"
+        both.write_bytes((leaf / "cert.pem").read_bytes() + (leaf / "key.pem").read_bytes())
+        both.chmod(0o600)
+        assert main(["inspect", str(both)]) == 0
+        out = capsys.readouterr().out
+        assert "#1 certificate: localhost" in out
+        assert "names       DNS:localhost" in out
+        assert "belongs to  certificate #1" in out
+        assert "No findings." in out
+
+    def test_json(self, files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--json prints one JSON document per file list, for programs."""
+        import json
+
+        capsys.readouterr()
+        ca = str(files / "minica.pem")
+        assert main(["inspect", "--json", ca]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document["format"] == "PEM"
+        assert document["objects"][0]["is_ca"] is True
+        assert main(["inspect", "--json", ca, ca]) == 0
+        assert len(json.loads(capsys.readouterr().out)) == 2
+
+    def test_error_findings_exit_1(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An expired certificate is an error-level finding: status 1."""
+        import datetime
+
+        from securelink.devca import CertificateAuthority
+
+        now = datetime.datetime.now(datetime.UTC)
+        old = CertificateAuthority().issue(
+            "old.test",
+            not_before=now - datetime.timedelta(days=10),
+            not_after=now - datetime.timedelta(days=1),
+        )
+        path = tmp_path / "old.pem"
+        path.write_bytes(old.cert_pem)
+        assert main(["inspect", str(path)]) == 1
+        assert "expired" in capsys.readouterr().out
+
+    def test_unreadable_exit_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A file that is neither PEM nor DER is reported on stderr with status 2."""
+        path = tmp_path / "garbage.pem"
+        path.write_text("garbage")
+        assert main(["inspect", str(path)]) == 2
+        assert "neither PEM nor DER" in capsys.readouterr().err
+
+    def test_password_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--password-file opens a PKCS#12 bundle; the password stays off the command line."""
+        from securelink.devca import CertificateAuthority
+
+        bundle = tmp_path / "id.p12"
+        bundle.write_bytes(CertificateAuthority().issue("p12.test").pkcs12("s3cret"))
+        bundle.chmod(0o600)
+        secret = tmp_path / "pw"
+        secret.write_text("s3cret\n")
+        assert main(["inspect", str(bundle), "--password-file", str(secret)]) == 0
+        out = capsys.readouterr().out
+        assert "PKCS#12" in out
+        assert "belongs to  certificate #1" in out
+
+    def test_subprocess(self, files: Path) -> None:
+        """`python -m securelink inspect` works from the shell."""
+        result = subprocess.run(
+            [sys.executable, "-m", "securelink", "inspect", "minica.pem"],
+            cwd=files,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "certificate: securelink development CA" in result.stdout

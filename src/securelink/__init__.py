@@ -12,6 +12,18 @@ Everything public is re-exported here; the modules behind it are private except
 
 from ._context import client_context, server_context
 from ._hooks import ConnectionInfo, HandshakeMessage
+from ._inspect import (
+    CertificateInfo,
+    ChainInfo,
+    CRLInfo,
+    CSRInfo,
+    Finding,
+    Inspection,
+    OtherObject,
+    PrivateKeyInfo,
+    PublicKeyInfo,
+    inspect,
+)
 from ._options import PKCS12, ClientAuth, ClientOptions, ServerOptions, Trust
 from ._sockets import connect, wrap_client, wrap_server
 from ._summary import CertificateSummary
@@ -42,27 +54,36 @@ from .errors import (
 
 __all__ = [
     "PKCS12",
+    "CRLInfo",
+    "CSRInfo",
     "CertificateExpiredError",
+    "CertificateInfo",
     "CertificateNotYetValidError",
     "CertificateProblemError",
     "CertificateRejectedError",
     "CertificateSummary",
     "CertificateVerificationError",
+    "ChainInfo",
     "ClientAuth",
     "ClientCertificateRequiredError",
     "ClientOptions",
     "ConfigurationError",
     "ConnectionInfo",
     "ConnectionRejectedError",
+    "Finding",
     "HandshakeError",
     "HandshakeMessage",
     "HostnameMismatchError",
+    "Inspection",
     "KeyMismatchError",
     "KeyPasswordError",
     "MaterialError",
     "NotTLSError",
     "NothingListeningError",
+    "OtherObject",
+    "PrivateKeyInfo",
     "ProtocolMismatchError",
+    "PublicKeyInfo",
     "RemoteError",
     "SecureLinkError",
     "SecurityWarning",
@@ -73,6 +94,7 @@ __all__ = [
     "client_context",
     "connect",
     "explain",
+    "inspect",
     "server_context",
     "translate_errors",
     "wrap_client",

@@ -82,7 +82,59 @@ def _parser() -> argparse.ArgumentParser:
     csr.add_argument("--key", metavar="FILE", help="the private key to certify (default: new)")
     csr.add_argument("--key-type", choices=("ecdsa", "rsa"), default="ecdsa", help="for a new key")
     csr.add_argument("--out", metavar="FILE", help="the CSR file (default: <first-name>.csr)")
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="describe certificates, keys, CSRs and bundles, and what to fix",
+        description="Describe everything in each FILE (PEM with any number of blocks, DER,"
+        " PKCS#12): certificates, private keys, CSRs, public keys, CRLs, whether certificates form"
+        " a chain, and findings to act on. Exit status: 0 no errors found, 1 at least one"
+        " error-level finding, 2 a file could not be read.",
+    )
+    inspect.add_argument("files", nargs="+", metavar="FILE")
+    secret = inspect.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--password",
+        help="password for encrypted keys and PKCS#12 bundles (visible to other local users in"
+        " the process list: prefer --password-file)",
+    )
+    secret.add_argument("--password-file", metavar="FILE", help="read the password from FILE")
+    inspect.add_argument("--json", action="store_true", help="print JSON for programs")
     return parser
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from ._inspect import inspect
+    from .errors import SecureLinkError
+
+    password: str | bytes | None = args.password
+    if args.password_file:
+        try:
+            with open(args.password_file, "rb") as f:
+                password = f.read().rstrip(b"\r\n")
+        except OSError as exc:
+            print(f"securelink inspect: {args.password_file}: {exc.strerror}", file=sys.stderr)
+            return 2
+    status = 0
+    results: list[dict[str, object]] = []
+    for number, path in enumerate(args.files):
+        try:
+            result = inspect(path, password=password)
+        except SecureLinkError as exc:
+            print(f"securelink inspect: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        if any(f.severity == "error" for f in result.findings):
+            status = max(status, 1)
+        if args.json:
+            results.append(result.to_dict())
+        else:
+            print(("\n" if number else "") + str(result))
+    if args.json:
+        print(json.dumps(results[0] if len(args.files) == 1 and results else results, indent=2))
+    return status
 
 
 def _names(text: str) -> list[str]:
@@ -176,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             input("   [press Enter to continue]")
 
         return run(sys.stdout, step=step if args.step else None)
+    if args.command == "inspect":
+        return _inspect(args)
     if args.command == "minica":
         return _minica(args)
     if args.command == "csr":
