@@ -178,10 +178,13 @@ class HandshakeMessage:
     Attributes:
         role: Which end observed it: ``"client"`` or ``"server"``.
         direction: ``"sent"`` or ``"received"`` (from *role*'s point of view).
-        kind: ``"handshake"``, ``"alert"`` or ``"change_cipher_spec"``.
+        kind: ``"handshake"``, ``"alert"`` or ``"change_cipher_spec"`` (TLS 1.2 and the
+            middlebox-compatibility messages of TLS 1.3; OpenSSL reports only the ones sent).
         name: The message's name (``"ClientHello"``, ``"CertificateRequest"``...), or for an
             alert its description (``"certificate required"``).
-        version: The TLS version OpenSSL reported for it (``"TLSv1.3"``).
+        version: The TLS version OpenSSL reported for it (``"TLSv1.3"``).  Until the client
+            has processed the ServerHello, that is the client's highest version, so a TLS 1.2
+            ClientHello, and the ServerHello as the client receives it, say ``"TLSv1.3"``.
         length: Its length in bytes.
         alert_level: For alerts, ``"warning"`` or ``"fatal"``; otherwise ``None``.
         connection: The ``ssl.SSLSocket`` or ``ssl.SSLObject`` it belongs to, to tell concurrent
