@@ -28,13 +28,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from securelink import (
     PKCS12,
+    CertificateVerificationError,
     ClientAuth,
     ClientOptions,
     ConfigurationError,
+    HostnameMismatchError,
     KeyMismatchError,
     KeyPasswordError,
     MaterialError,
     ServerOptions,
+    UnknownAuthorityError,
     client_context,
     devca,
     server_context,
@@ -812,8 +815,12 @@ class TestHandshake:
         leaf = intermediate.issue("localhost", usage=Usage.SERVER)
         server_ctx = server_context(leaf.server_options(cert=leaf.certificate))
         _, client = handshake(server_ctx, client_context(ca.client_options()))
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
-        assert client.error.verify_message == "unable to get local issuer certificate"
+        e = client.error
+        assert type(e) is UnknownAuthorityError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert e.verify_message == "unable to get local issuer certificate"
+        assert e.kind == "unknown-issuer"
+        assert e.issuer == intermediate.certificate.subject.rfc4514_string()
 
     def test_two_level_chain(self, ca: CertificateAuthority) -> None:
         """A leaf two intermediates down is accepted with the whole chain sent."""
@@ -847,8 +854,11 @@ class TestHandshake:
         _, client = handshake(
             server_context(leaf.server_options()), client_context(ca.client_options())
         )
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
-        assert "Hostname mismatch" in str(client.error.verify_message)
+        e = client.error
+        assert type(e) is HostnameMismatchError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert "Hostname mismatch" in str(e.verify_message)
+        assert (e.expected, e.presented) == ("localhost", ("other.test",))
 
     def test_common_name_is_not_matched(self, ca: CertificateAuthority) -> None:
         """A Common Name given with common_name= is never used for hostname matching."""
@@ -856,7 +866,10 @@ class TestHandshake:
         _, client = handshake(
             server_context(leaf.server_options()), client_context(ca.client_options())
         )
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
+        e = client.error
+        assert type(e) is HostnameMismatchError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert (e.expected, e.presented, e.common_name) == ("localhost", ("san.test",), "localhost")
 
     def test_mutual_tls_through_intermediate(
         self, ca: CertificateAuthority, intermediate: CertificateAuthority
@@ -879,8 +892,11 @@ class TestHandshake:
         _, client = handshake(
             server_context(leaf.server_options()), client_context(ca.client_options())
         )
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
-        assert client.error.verify_message == "unsuitable certificate purpose"
+        e = client.error
+        assert type(e) is CertificateVerificationError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert (e.verify_code, e.verify_message) == (26, "unsuitable certificate purpose")
+        assert (e.side, e.role) == ("local", "client")
 
     def test_server_only_leaf_cannot_be_a_client(
         self, ca: CertificateAuthority, server_cert: IssuedCertificate
@@ -891,8 +907,12 @@ class TestHandshake:
             server_context(server_cert.server_options(client_auth=ClientAuth.REQUIRE_AND_VERIFY)),
             client_context(intruder.client_options()),
         )
-        assert isinstance(server.error, ssl.SSLCertVerificationError)
-        assert server.error.verify_message == "unsuitable certificate purpose"
+        e = server.error
+        assert type(e) is CertificateVerificationError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert (e.verify_code, e.verify_message) == (26, "unsuitable certificate purpose")
+        assert (e.side, e.role) == ("local", "server")
+        assert e.certificate is not None and e.certificate.names == ("client.test",)
         assert client.received != b"pong"
 
 

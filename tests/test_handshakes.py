@@ -17,15 +17,22 @@ from cryptography import x509
 
 from securelink import (
     PKCS12,
+    CertificateSummary,
     ClientAuth,
+    ClientCertificateRequiredError,
     ClientOptions,
+    HostnameMismatchError,
+    SecureLinkError,
     ServerOptions,
+    UnknownAuthorityError,
     client_context,
+    connect,
     server_context,
 )
 from securelink.devca import CertificateAuthority, IssuedCertificate, KeyType, Usage
 
 from . import pki
+from .explain_peers import serve, tls_handler
 from .helpers import handshake
 
 VERSIONS = {
@@ -69,13 +76,10 @@ class TestClientAuthMatrix:
             server_cert.server_options(client_auth=mode, max_version=VERSIONS[version])
         )
         options = client_cert.client_options() if present else ca.client_options()
-        server, client = handshake(sctx, client_context(options))
         if mode is ClientAuth.REQUIRE_AND_VERIFY and not present:
-            # The server refuses; what the client sees depends on the version (issue 3 explains).
-            assert isinstance(server.error, ssl.SSLError)
-            assert server.error.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE"
-            assert isinstance(client.error, ssl.SSLError | ConnectionError)
+            self._refused(sctx, client_context(options), version)
             return
+        server, client = handshake(sctx, client_context(options))
         assert server.error is None and client.error is None
         assert client.version == version == server.version
         assert client.received == b"pong"
@@ -84,6 +88,37 @@ class TestClientAuthMatrix:
         if sent:
             assert server.peer_cert is not None
             assert server.peer_cert["subjectAltName"] == (("DNS", "client.test"),)
+
+    @staticmethod
+    def _refused(sctx: ssl.SSLContext, cctx: ssl.SSLContext, version: str) -> None:
+        """Both ends explain the refusal of a client without a certificate.
+
+        With TLS 1.3 the client learns it after the handshake, by an alert or (when the server's
+        reset wins the race) a diagnostic handshake, so the server must accept a second
+        connection, as real servers do: explain_peers.serve does.
+        """
+        with serve(tls_handler(sctx)) as (port, served):
+            with (  # noqa: PT012 - the handshake, the write or the read may fail
+                pytest.raises(ClientCertificateRequiredError) as info,
+                connect("127.0.0.1", port, cctx, server_hostname="localhost") as tls,
+            ):
+                tls.sendall(b"ping")
+                tls.recv(1024)
+            server_error = served.first_error()
+        client_error = info.value
+        assert type(client_error) is ClientCertificateRequiredError
+        assert isinstance(client_error, ssl.SSLError)
+        assert (client_error.side, client_error.role) == ("peer", "client")
+        assert isinstance(client_error.__cause__, OSError)
+        assert not isinstance(client_error.__cause__, SecureLinkError)
+        if version == "TLSv1.2":
+            assert client_error.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
+            assert client_error.alert == "handshake failure"
+        assert type(server_error) is ClientCertificateRequiredError
+        assert isinstance(server_error, ssl.SSLError)
+        assert type(server_error.__cause__) is ssl.SSLError
+        assert server_error.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE"
+        assert (server_error.side, server_error.role) == ("local", "server")
 
 
 def _write(path: Path, data: bytes) -> str:
@@ -251,9 +286,14 @@ class TestNames:
             client_context(ca.client_options()),
             server_hostname="api.example.test",
         )
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
-        assert client.error.verify_code == 62
-        assert "Hostname mismatch" in client.error.verify_message
+        e = client.error
+        assert type(e) is HostnameMismatchError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert type(e.__cause__) is ssl.SSLCertVerificationError
+        assert e.verify_code == 62
+        assert "Hostname mismatch" in e.verify_message
+        assert e.expected == "api.example.test"
+        assert e.presented == ("localhost", "127.0.0.1")
 
     def test_ip_mismatch(self, ca: CertificateAuthority) -> None:
         """An IP address the certificate does not hold fails with code 64."""
@@ -263,8 +303,11 @@ class TestNames:
             client_context(ca.client_options()),
             server_hostname="127.0.0.1",
         )
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
-        assert client.error.verify_code == 64
+        e = client.error
+        assert type(e) is HostnameMismatchError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert e.verify_code == 64
+        assert (e.expected, e.presented) == ("127.0.0.1", ("localhost",))
 
     def test_common_name_only_rejected(self, ca: CertificateAuthority, tmp_path: Path) -> None:
         """A certificate with CN=localhost but no SAN never matches localhost."""
@@ -275,8 +318,12 @@ class TestNames:
         stdlib_server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         stdlib_server.load_cert_chain(certfile, keyfile)
         _server, client = handshake(stdlib_server, client_context(ca.client_options()))
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
-        assert client.error.verify_code == 62
+        e = client.error
+        assert type(e) is HostnameMismatchError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert e.verify_code == 62
+        assert (e.presented, e.common_name) == ((), "localhost")
+        assert "Common Names are not checked" in e.message
         # The stdlib default would have accepted it: that is what SAN-only changes.
         lenient = ssl.create_default_context(cafile=None, cadata=ca.cert_pem.decode())
         assert lenient.hostname_checks_common_name is True
@@ -303,8 +350,14 @@ class TestChains:
         leaf = inter.issue("localhost")
         sctx = server_context(ServerOptions(cert=leaf.certificate, key=leaf.private_key))
         _server, client = handshake(sctx, client_context(ca.client_options()))
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
-        assert client.error.verify_code == 20
+        e = client.error
+        assert type(e) is UnknownAuthorityError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert e.verify_code == 20
+        # A lone leaf without AIA: a missing intermediate or a foreign CA, the error says both.
+        assert e.kind == "unknown-issuer"
+        assert e.issuer == inter.certificate.subject.rfc4514_string()
+        assert e.chain == (CertificateSummary.from_certificate(leaf.certificate),)
 
     def test_trusting_the_intermediate(self, ca: CertificateAuthority) -> None:
         """Trusting only the intermediate works on every Python version (partial chains)."""
@@ -322,8 +375,11 @@ class TestChains:
             server_context(server_cert.server_options()),
             client_context(CertificateAuthority().client_options()),
         )
-        assert isinstance(client.error, ssl.SSLCertVerificationError)
-        assert client.error.verify_code == 20
+        e = client.error
+        assert type(e) is UnknownAuthorityError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert e.verify_code == 20
+        assert e.issuer == server_cert.root.subject.rfc4514_string()
 
 
 class TestALPN:

@@ -27,7 +27,19 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from securelink import ClientAuth, ClientOptions, client_context, devca, server_context
+from securelink import (
+    CertificateRejectedError,
+    CertificateSummary,
+    ClientAuth,
+    ClientCertificateRequiredError,
+    ClientOptions,
+    HostnameMismatchError,
+    ProtocolMismatchError,
+    UnknownAuthorityError,
+    client_context,
+    devca,
+    server_context,
+)
 
 OPENSSL = shutil.which("openssl")
 TIMEOUT = 10.0
@@ -435,17 +447,25 @@ class TestClientMutualTLSWithSServer:
     def test_missing_client_certificate_refused(
         self, tmp_path: Path, pki: Pki, version: str, reason: str
     ) -> None:
-        """Without a certificate the client gets s_server's alert as an ssl.SSLError."""
+        """Without a certificate the client gets s_server's alert, explained (TLS 1.3: on read)."""
         server_id = pki.servers["ecdsa"]
         ctx = client_context(ClientOptions(ca=server_id.root))
         args = (VERSIONS[version][1], "-Verify", "1", "-verify_return_error",
                 "-CAfile", str(server_id.root), *ONLY_CAFILE)  # fmt: skip
         with s_server(tmp_path, server_id, *args) as server:
-            with pytest.raises(ssl.SSLError) as info:
+            with pytest.raises(ClientCertificateRequiredError) as info:
                 talk(ctx, server.port)
             log = server.finish()
-        assert type(info.value) is ssl.SSLError
-        assert info.value.reason == reason
+        e = info.value
+        assert type(e) is ClientCertificateRequiredError
+        assert isinstance(e, ssl.SSLError)
+        assert type(e.__cause__) is ssl.SSLError
+        assert e.reason == e.__cause__.reason == reason
+        assert e.library == "SSL"
+        assert (e.side, e.role, e.server_hostname) == ("peer", "client", "localhost")
+        assert e.peer == (LOOPBACK, server.port)
+        assert e.alert == ("handshake failure" if version == "TLSv1.2" else "certificate required")
+        assert "requires a client certificate" in e.message
         assert "CONNECTION FAILURE" in log
         assert "peer did not return a certificate" in log
 
@@ -514,8 +534,14 @@ class TestSClientToServer:
             run = _verifying_s_client(port, identity.root, "-verify_ip", "127.0.0.2")
         assert run.returncode != 0
         assert "verify error:num=64:IP address mismatch" in run.stderr
-        assert type(seen.error) is ssl.SSLError
-        assert seen.error.reason == "SSLV3_ALERT_BAD_CERTIFICATE"
+        e = seen.error
+        assert type(e) is CertificateRejectedError
+        assert isinstance(e, ssl.SSLError)
+        assert e.reason == "SSLV3_ALERT_BAD_CERTIFICATE"
+        assert type(e.__cause__) is ssl.SSLError
+        assert (e.side, e.role, e.alert) == ("peer", "server", "bad certificate")
+        assert e.certificate == CertificateSummary.from_certificate(identity.issued.certificate)
+        assert "rejected the certificate for localhost, 127.0.0.1" in e.message
 
     def test_alpn(self, pki: Pki) -> None:
         """The server picks its most preferred protocol from s_client's -alpn offer."""
@@ -568,8 +594,14 @@ class TestSClientMutualTLS:
         server_id = pki.servers["ecdsa"]
         with python_server(_mtls_server(server_id)) as (port, seen):
             run = _verifying_s_client(port, server_id.root, VERSIONS[version][1])
-        assert type(seen.error) is ssl.SSLError
-        assert seen.error.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE"
+        e = seen.error
+        assert type(e) is ClientCertificateRequiredError
+        assert isinstance(e, ssl.SSLError)
+        assert type(e.__cause__) is ssl.SSLError
+        assert e.reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE"
+        assert (e.side, e.role, e.alert) == ("local", "server", None)
+        assert e.peer is not None and e.peer[0] == LOOPBACK
+        assert "sent no certificate" in e.message
         assert seen.version is None
         assert seen.received == b""
         assert run.returncode != 0
@@ -584,10 +616,18 @@ class TestSClientMutualTLS:
                 port, server_id.root, VERSIONS[version][1],
                 "-cert", str(stranger.cert), "-key", str(stranger.key),
             )  # fmt: skip
-        assert type(seen.error) is ssl.SSLCertVerificationError
-        assert seen.error.reason == "CERTIFICATE_VERIFY_FAILED"
-        assert seen.error.verify_code == 20
-        assert seen.error.verify_message == "unable to get local issuer certificate"
+        e = seen.error
+        assert type(e) is UnknownAuthorityError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert type(e.__cause__) is ssl.SSLCertVerificationError
+        assert e.reason == "CERTIFICATE_VERIFY_FAILED"
+        assert e.verify_code == 20
+        assert e.verify_message == "unable to get local issuer certificate"
+        assert (e.side, e.role, e.server_hostname) == ("local", "server", None)
+        assert e.kind == "unknown-issuer"
+        assert e.issuer == stranger.issued.root.subject.rfc4514_string()
+        assert e.certificate == CertificateSummary.from_certificate(stranger.issued.certificate)
+        assert "client.test" in e.message and "a CA nobody here trusts" in e.message
         assert seen.version is None
         assert seen.received == b""
         assert run.returncode != 0
@@ -684,16 +724,20 @@ class TestCommonNameOnly:
         control = client_context(ClientOptions(ca=cn_only.trust), shared=False)
         control.hostname_checks_common_name = True
         with s_server(tmp_path, cn_only, naccept=2) as server:
-            with pytest.raises(ssl.SSLCertVerificationError) as info:
+            with pytest.raises(HostnameMismatchError) as info:
                 talk(ctx, server.port)
             accepted = talk(control, server.port)
             log = server.finish()
-        assert type(info.value) is ssl.SSLCertVerificationError
-        assert info.value.reason == "CERTIFICATE_VERIFY_FAILED"
-        assert info.value.verify_code == 62
-        assert info.value.verify_message == (
-            "Hostname mismatch, certificate is not valid for 'localhost'."
-        )
+        e = info.value
+        assert type(e) is HostnameMismatchError
+        assert isinstance(e, ssl.SSLCertVerificationError)
+        assert type(e.__cause__) is ssl.SSLCertVerificationError
+        assert e.reason == "CERTIFICATE_VERIFY_FAILED"
+        assert e.verify_code == 62
+        assert e.verify_message == "Hostname mismatch, certificate is not valid for 'localhost'."
+        assert (e.expected, e.presented, e.common_name) == ("localhost", (), "localhost")
+        assert e.certificate is not None and e.certificate.subject == "CN=localhost"
+        assert "Common Names are not checked" in e.message
         assert "alert bad certificate" in log
         assert accepted.peer_der == cn_only.der
         assert accepted.received == _reversed_line(LINE)
@@ -716,8 +760,13 @@ class TestPolicyAgainstOpenSSL:
             run = _verifying_s_client(
                 port, identity.root, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"
             )
-        assert type(seen.error) is ssl.SSLError
-        assert seen.error.reason == "UNSUPPORTED_PROTOCOL"
+        e = seen.error
+        assert type(e) is ProtocolMismatchError
+        assert isinstance(e, ssl.SSLError)
+        assert type(e.__cause__) is ssl.SSLError
+        assert e.reason == "UNSUPPORTED_PROTOCOL"
+        assert (e.mismatch, e.side, e.role) == ("version", "local", "server")
+        assert e.local_versions == ("TLSv1.2", "TLSv1.3")
         assert run.returncode != 0
         assert "alert protocol version" in run.stderr
 
@@ -728,11 +777,16 @@ class TestPolicyAgainstOpenSSL:
         identity = pki.servers["ecdsa"]
         ctx = client_context(ClientOptions(ca=identity.root))
         with s_server(tmp_path, identity, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0") as server:
-            with pytest.raises(ssl.SSLError) as info:
+            with pytest.raises(ProtocolMismatchError) as info:
                 talk(ctx, server.port)
             log = server.finish()
-        assert type(info.value) is ssl.SSLError
-        assert info.value.reason == "TLSV1_ALERT_PROTOCOL_VERSION"
+        e = info.value
+        assert type(e) is ProtocolMismatchError
+        assert isinstance(e, ssl.SSLError)
+        assert type(e.__cause__) is ssl.SSLError
+        assert e.reason == "TLSV1_ALERT_PROTOCOL_VERSION"
+        assert (e.mismatch, e.side, e.role) == ("version", "peer", "client")
+        assert e.local_versions == ("TLSv1.2", "TLSv1.3")
         assert "unsupported protocol" in log
 
     def test_server_refuses_cbc_suite(self, pki: Pki) -> None:
@@ -742,8 +796,12 @@ class TestPolicyAgainstOpenSSL:
             run = _verifying_s_client(
                 port, identity.root, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"
             )
-        assert type(seen.error) is ssl.SSLError
-        assert seen.error.reason == "NO_SHARED_CIPHER"
+        e = seen.error
+        assert type(e) is ProtocolMismatchError
+        assert isinstance(e, ssl.SSLError)
+        assert type(e.__cause__) is ssl.SSLError
+        assert e.reason == "NO_SHARED_CIPHER"
+        assert (e.mismatch, e.side, e.role) == ("cipher", "local", "server")
         assert run.returncode != 0
         assert "alert handshake failure" in run.stderr
 
@@ -752,10 +810,16 @@ class TestPolicyAgainstOpenSSL:
         identity = pki.servers["ecdsa"]
         ctx = client_context(ClientOptions(ca=identity.root))
         args = ("-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA")
-        with s_server(tmp_path, identity, *args) as server:
-            with pytest.raises(ssl.SSLError) as info:
+        # Two connections: the explanation makes one diagnostic handshake to learn the suite.
+        with s_server(tmp_path, identity, *args, naccept=2) as server:
+            with pytest.raises(ProtocolMismatchError) as info:
                 talk(ctx, server.port)
             log = server.finish()
-        assert type(info.value) is ssl.SSLError
-        assert info.value.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
+        e = info.value
+        assert type(e) is ProtocolMismatchError
+        assert isinstance(e, ssl.SSLError)
+        assert type(e.__cause__) is ssl.SSLError
+        assert e.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
+        assert (e.mismatch, e.side, e.role) == ("cipher", "peer", "client")
+        assert "ECDHE-ECDSA-AES128-SHA (TLSv1.2)" in e.message
         assert "no shared cipher" in log

@@ -7,13 +7,21 @@ first read or write after it, is explained wherever the context is used: blockin
 ``http.client`` and ``urllib``), and ``SSLObject`` (and so asyncio).  The contexts themselves stay
 plain ``ssl.SSLContext`` objects.
 
-The subclasses also keep what the failed connection still knows (the chain the peer presented)
-before it is closed, which the stdlib's own objects lose.
+The subclasses also keep what the failed connection still knows (the chain the peer presented,
+its address) before it is closed, which the stdlib's own objects lose.
+
+Where the failure alone is ambiguous (TLS 1.2's generic ``handshake failure``; a reset or EOF
+right after a TLS 1.3 handshake, which is how a Python server's refusal of a client often
+arrives), the socket class lets the translation make one diagnostic handshake to the peer.  The
+``SSLObject`` class never does: it runs inside an event loop, which that would block;
+securelink.aio makes the diagnosis in a thread instead.
 """
 
 from __future__ import annotations
 
 import _ssl
+import contextlib
+import contextvars
 import socket
 import ssl
 
@@ -22,6 +30,7 @@ from .errors import SecureLinkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from ._options import ClientOptions, ServerOptions
@@ -29,6 +38,19 @@ if TYPE_CHECKING:
 __all__ = ["SecureLinkSSLObject", "SecureLinkSSLSocket", "connect", "wrap_client", "wrap_server"]
 
 _AGAIN = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+#: The peer of the connection being set up by securelink.aio.  An SSLObject never learns its
+#: transport's address, but asyncio runs the transport's callbacks (and so the handshake) in a
+#: copy of the context of the task that created it, where securelink.aio sets this.
+asyncio_peer: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "securelink_asyncio_peer", default=None
+)
+#: Set the same way by securelink.aio's server: sends what OpenSSL has written for the peer (the
+#: alert that says why its handshake failed), which asyncio would otherwise drop when it closes
+#: the connection.
+asyncio_flush: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "securelink_asyncio_flush", default=None
+)
 
 
 def _chain(obj: object, verified: bool) -> list[bytes]:
@@ -63,6 +85,9 @@ def _failure(obj: Any, op: str, peer: tuple[str, int] | None) -> _translate.Fail
         verified=_chain(obj, verified=True),
         version=_version(obj),
         first_io=not getattr(obj, "_securelink_io_done", False),
+        # An SSLObject works inside an event loop, which a diagnostic handshake would block
+        # (securelink.aio runs the diagnosis in a thread instead).
+        diagnose=isinstance(obj, socket.socket),
     )
 
 
@@ -71,7 +96,19 @@ def _explained(
 ) -> BaseException:
     """Return the exception to raise instead of *exc*: its explanation, or *exc* itself."""
     try:
-        new = _translate.translate(exc, _failure(obj, op, peer))
+        failure = _failure(obj, op, peer)
+        if (
+            op == "handshake"
+            and failure.role == "client"
+            and isinstance(obj, socket.socket)
+            and isinstance(exc, ssl.SSLError)
+        ):
+            # The handshake failed for good: let the server go before the explanation's
+            # diagnostic handshake, so that a server serving one connection at a time can
+            # answer it.  (The stdlib closes this socket right after, in any case.)
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(obj, socket.SHUT_RDWR)
+        new = _translate.translate(exc, failure)
     except Exception as bug:
         exc.add_note(f"securelink could not explain this error ({type(bug).__name__}: {bug})")
         return exc
@@ -85,16 +122,23 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
     """The ``ssl.SSLSocket`` of securelink's contexts: explains failures, otherwise unchanged."""
 
     _securelink_io_done = False
+    _securelink_addr: tuple[str, int] | None = None
 
     def _securelink_peer(self) -> tuple[str, int] | None:
-        try:
-            peer = self.getpeername()
-        except OSError:
-            return None
-        return (str(peer[0]), int(peer[1]))
+        # Remembered from before the failure: once the peer has reset the connection,
+        # getpeername() fails, and the address is what the explanation (and a diagnostic
+        # handshake) needs most.
+        if self._securelink_addr is None:
+            try:
+                peer = self.getpeername()
+            except OSError:
+                return None
+            self._securelink_addr = (str(peer[0]), int(peer[1]))
+        return self._securelink_addr
 
     def do_handshake(self, block: bool = False) -> None:
         """Perform the TLS handshake, raising securelink errors that explain a failure."""
+        self._securelink_peer()
         try:
             super().do_handshake(block)
         except _AGAIN:
@@ -119,16 +163,44 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """Read, raising securelink errors for the peer's verdicts (TLS 1.3 alerts)."""
         try:
-            data = super().read(len, buffer)
-        except _AGAIN:
+            if (
+                self._securelink_io_done
+                or self.server_side
+                or not getattr(self, "suppress_ragged_eofs", True)  # set by SSLSocket._create
+            ):
+                data = super().read(len, buffer)
+            else:
+                data = self._securelink_first_read(len, buffer)
+        except (*_AGAIN, SecureLinkError):
             raise
         except OSError as exc:
             new = _explained(self, exc, "read", self._securelink_peer())
             if new is exc:
                 raise
             raise new from exc
-        self._securelink_io_done = True
+        if data:  # the peer sent application data: it accepted this end
+            self._securelink_io_done = True
         return data
+
+    def _securelink_first_read(self, len: int, buffer: Any) -> Any:
+        # ssl.SSLSocket.read, except that an EOF before the server sent anything is examined
+        # before it is suppressed as a "ragged EOF" (b''): after a TLS 1.3 handshake it may be
+        # the server's refusal of this client (Python 3.12 and older report a reset there as
+        # an EOF).  Anything not explained is suppressed exactly as the stdlib does.
+        this: Any = self  # the stdlib's private parts, as ssl.SSLSocket.read uses them
+        this._checkClosed()
+        sslobj = this._sslobj
+        if sslobj is None:
+            raise ValueError("Read on closed or unwrapped SSL socket.")
+        try:
+            return sslobj.read(len, buffer) if buffer is not None else sslobj.read(len)
+        except ssl.SSLError as exc:
+            if exc.args[0] != ssl.SSL_ERROR_EOF:
+                raise
+            new = _explained(self, exc, "read", self._securelink_peer())
+            if new is exc:
+                return 0 if buffer is not None else b""
+            raise new from exc
 
     def send(self, data: Any, flags: int = 0) -> int:
         """Send, raising securelink errors for the peer's verdicts."""
@@ -141,7 +213,6 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
             if new is exc:
                 raise
             raise new from exc
-        self._securelink_io_done = True
         return sent
 
     def write(self, data: Any) -> int:
@@ -155,7 +226,6 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
             if new is exc:
                 raise
             raise new from exc
-        self._securelink_io_done = True
         return written
 
 
@@ -178,6 +248,9 @@ class SecureLinkSSLObject(ssl.SSLObject):
     #: The peer's address, when the code that created the object knows it (securelink.aio).
     securelink_peer: tuple[str, int] | None = None
 
+    def _securelink_where(self) -> tuple[str, int] | None:
+        return self.securelink_peer or asyncio_peer.get()
+
     def do_handshake(self) -> None:
         """Perform the TLS handshake, raising securelink errors that explain a failure."""
         try:
@@ -185,7 +258,13 @@ class SecureLinkSSLObject(ssl.SSLObject):
         except _AGAIN:
             raise
         except OSError as exc:
-            new = _explained(self, exc, "handshake", self.securelink_peer)
+            flush = asyncio_flush.get()
+            if flush is not None:
+                try:
+                    flush()
+                except Exception as bug:  # best effort: the explanation matters more
+                    exc.add_note(f"securelink could not send the TLS alert ({bug!r})")
+            new = _explained(self, exc, "handshake", self._securelink_where())
             if new is exc:
                 raise
             raise new from exc
@@ -197,11 +276,12 @@ class SecureLinkSSLObject(ssl.SSLObject):
         except _AGAIN:
             raise
         except OSError as exc:
-            new = _explained(self, exc, "read", self.securelink_peer)
+            new = _explained(self, exc, "read", self._securelink_where())
             if new is exc:
                 raise
             raise new from exc
-        self._securelink_io_done = True
+        if data:  # the peer sent application data: it accepted this end
+            self._securelink_io_done = True
         return data
 
     def write(self, data: Any) -> int:
@@ -211,11 +291,10 @@ class SecureLinkSSLObject(ssl.SSLObject):
         except _AGAIN:
             raise
         except OSError as exc:
-            new = _explained(self, exc, "write", self.securelink_peer)
+            new = _explained(self, exc, "write", self._securelink_where())
             if new is exc:
                 raise
             raise new from exc
-        self._securelink_io_done = True
         return written
 
 
@@ -252,7 +331,11 @@ def _explain_foreign(
     exc: BaseException, ctx: ssl.SSLContext, server_hostname: str | None, peer: Any
 ) -> BaseException:
     # A context securelink did not build has the stdlib's classes: explain from the outside.
-    if isinstance(exc, SecureLinkError) or not isinstance(exc, OSError):
+    # securelink's own contexts explained what they recognise already; and a timeout stays a
+    # TimeoutError, for the `except` clauses written for it.
+    if isinstance(exc, SecureLinkError) or _translate.facts_for(ctx) is not None:
+        return exc
+    if not isinstance(exc, ssl.SSLError | ConnectionError):
         return exc
     return _translate.explain(exc, server_hostname=server_hostname, context=ctx, peer=peer)
 

@@ -10,9 +10,9 @@ on.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import ssl
+import sys
 import weakref
 
 from . import errors as E
@@ -66,11 +66,20 @@ def facts_for(ctx: ssl.SSLContext | None) -> ContextFacts | None:
 
 
 class Failure:
-    """Everything known at the point of failure."""
+    """Everything known at the point of failure.
+
+    ``first_io`` is true until the peer has sent application data: until then a reset or EOF
+    may still be the peer's verdict on the handshake (TLS 1.3 delivers it late).  Writes do not
+    count, since a write succeeds before the server's verdict arrives.
+
+    ``diagnose`` allows a diagnostic handshake (a blocking network round trip) when the failure
+    alone is ambiguous.  It is off where blocking is not allowed: inside an event loop.
+    """
 
     __slots__ = (
         "chain",
         "context",
+        "diagnose",
         "first_io",
         "op",
         "peer",
@@ -92,7 +101,9 @@ class Failure:
         verified: list[bytes] | None = None,
         version: str | None = None,
         first_io: bool = True,
+        diagnose: bool = True,
     ) -> None:
+        self.diagnose = diagnose
         self.role = role
         self.op = op
         self.first_io = first_io
@@ -322,6 +333,14 @@ _VERIFY_TEXT: dict[int, tuple[str, str]] = {
 }
 
 
+def _quoted(message: str) -> str | None:
+    # Last resort, for explain() called without server_hostname: OpenSSL's verify message
+    # ("Hostname mismatch, certificate is not valid for 'x'.") quotes the name.
+    _, quote, rest = message.partition("'")
+    name, quote2, _ = rest.partition("'")
+    return name if quote and quote2 and name else None
+
+
 def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeError:
     code = exc.verify_code
     message = str(exc.verify_message or "")
@@ -337,10 +356,12 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
     where = _where(f)
     which = _cert_label(f)
     if code in (62, 64):
-        expected = f.server_hostname or "?"
+        expected = f.server_hostname or _quoted(message) or "?"
         presented = leaf.names if leaf else ()
         cn = leaf.common_name if leaf else None
-        if presented:
+        if leaf is None:  # explain() without the connection: the names are unknown here
+            text = f"the {which} of {where} is not valid for {expected!r}."
+        elif presented:
             text = f"the {which} of {where} is valid for {', '.join(presented)}, not {expected!r}."
         elif cn:
             text = (
@@ -557,24 +578,41 @@ def _facts_of(f: Failure) -> ContextFacts | None:
     return facts_for(f.context)
 
 
+_VERSION_ORDER = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
 def _versions(f: Failure) -> tuple[str, ...]:
     facts = _facts_of(f)
-    if facts is not None:
-        return facts.versions
-    if f.context is not None:
-        low = f.context.minimum_version
-        high = f.context.maximum_version
-        return (_version_name(low), _version_name(high))
-    return ()
+    if facts is not None and facts.versions:
+        low, high = facts.versions[0], facts.versions[-1]
+    elif f.context is not None:
+        low = _version_name(f.context.minimum_version)
+        high = _version_name(f.context.maximum_version)
+    else:
+        return ()
+    if low in _VERSION_ORDER and high in _VERSION_ORDER:
+        span = _VERSION_ORDER[_VERSION_ORDER.index(low) : _VERSION_ORDER.index(high) + 1]
+        if span:
+            return span
+    return tuple(dict.fromkeys((low, high)))
 
 
 def _version_name(v: ssl.TLSVersion) -> str:
-    return {
-        ssl.TLSVersion.TLSv1_2: "TLSv1.2",
-        ssl.TLSVersion.TLSv1_3: "TLSv1.3",
-        ssl.TLSVersion.MINIMUM_SUPPORTED: "lowest supported",
-        ssl.TLSVersion.MAXIMUM_SUPPORTED: "highest supported",
-    }.get(v, v.name)
+    """Name a TLS version as ``SSLSocket.version()`` does; MAXIMUM_SUPPORTED is resolved."""
+    if v == ssl.TLSVersion.MAXIMUM_SUPPORTED:
+        return "TLSv1.3" if ssl.HAS_TLSv1_3 else "TLSv1.2"
+    if v == ssl.TLSVersion.MINIMUM_SUPPORTED:
+        return "the lowest version OpenSSL supports"
+    # By name: looking up the deprecated members' values would warn on some versions.
+    return v.name.replace("_", ".")
+
+
+def _allowed(versions: tuple[str, ...]) -> str:
+    if not versions:
+        return "TLS 1.2 or newer"
+    if len(versions) == 1:
+        return f"only {versions[0]}"
+    return f"{', '.join(versions[:-1])} and {versions[-1]}"
 
 
 def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
@@ -603,7 +641,7 @@ def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
     if reason in _VERSION_MISMATCH:
         side = "peer" if reason.startswith("TLSV1_ALERT") else "local"
         refused = "the peer refused them" if side == "peer" else "the peer offered others"
-        allowed = " to ".join(dict.fromkeys(_versions(f))) or "TLS 1.2 or newer"
+        allowed = _allowed(_versions(f))
         return E.ProtocolMismatchError(
             f"{where} and this {f.role} have no TLS version in common (this end allows"
             f" {allowed}; {refused}).",
@@ -648,30 +686,38 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
     where = _where(f)
     facts = _facts_of(f)
     identity = facts.identity if facts is not None else None
+    # None: a context securelink did not build, so whether it holds a certificate is unknown.
     has_identity = facts.has_identity if facts is not None else None
     common = _common(f, exc, "peer")
+    if f.role == "client" and alert == "certificate required":
+        # TLS 1.3's own alert for exactly this: nothing else to find out.
+        return _certificate_required(
+            f, exc, "with a 'certificate required' alert (TLS 1.3)", alert=alert
+        )
+    # A server that sent its certificate and then refused a client that had none to send: TLS
+    # 1.2's way of saying "certificate required" (it asked for one in between).
+    decisive = bool(f.chain) and has_identity is False
+    diagnosis = None
     if (
         f.role == "client"
-        and has_identity is False
-        and (
-            alert == "certificate required"
-            or (alert in {"handshake failure", "bad certificate"} and f.chain)
-        )
+        and f.op == "handshake"
+        and alert == "handshake failure"
+        and not decisive
+        and (not f.chain or has_identity is not True)
     ):
-        how = (
-            "with a 'certificate required' alert (TLS 1.3)"
-            if alert == "certificate required"
-            else f"with a '{alert}' alert after asking for one"
+        # Otherwise the same generic alert as a cipher mismatch; one diagnostic handshake
+        # tells them apart (and names what the server takes).
+        diagnosis = _diagnose(f, any_cipher=not f.chain)
+    if (
+        f.role == "client"
+        and has_identity is not True
+        and alert in {"handshake failure", "bad certificate"}
+        and (decisive or (diagnosis is not None and diagnosis.certificate_requested))
+    ):
+        return _certificate_required(
+            f, exc, f"with a '{alert}' alert after asking for one", alert=alert
         )
-        return E.ClientCertificateRequiredError(
-            f"{where} requires a client certificate (mutual TLS), and this client sent none: it"
-            f" refused the connection {how}.",
-            alert=alert,
-            hint="Give the client its certificate and key: ClientOptions(cert=..., key=...), issued"
-            " by a CA the server trusts (its client_ca).",
-            **common,
-        )
-    if alert in _CERTIFICATE_ALERTS and (has_identity or f.role == "server"):
+    if alert in _CERTIFICATE_ALERTS and (has_identity is not False or f.role == "server"):
         ours = identity.describe() if identity else f"this {f.role}'s certificate"
         issuer = f" (issued by {identity.issuer!r})" if identity else ""
         verdicts = {
@@ -697,6 +743,9 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
             **common,
         )
     if f.role == "client" and alert == "handshake failure" and not f.chain:
+        mismatch = _mismatch_found(exc, f, diagnosis, "('handshake failure' alert)")
+        if mismatch is not None:
+            return mismatch
         return E.ProtocolMismatchError(
             f"{where} refused the handshake before sending its certificate ('handshake failure'"
             " alert): most often the two ends have no cipher suite or signature algorithm in"
@@ -723,6 +772,57 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
     )
 
 
+def _mismatch_found(
+    exc: BaseException, f: Failure, diagnosis: _Diagnosis | None, how: str
+) -> E.ProtocolMismatchError | None:
+    """A version or cipher mismatch, if a diagnostic handshake offering everything shows one."""
+    if diagnosis is None or not diagnosis.completed or diagnosis.version is None:
+        return None
+    where = _where(f)
+    versions = _versions(f)
+    common = _common(f, exc, "peer")
+    if versions and diagnosis.version not in versions:
+        return E.ProtocolMismatchError(
+            f"{where} and this client have no TLS version in common: it refused this client's"
+            f" handshake {how}, and speaks {diagnosis.version}, while this end allows"
+            f" {_allowed(versions)}.",
+            mismatch="version",
+            local_versions=versions,
+            hint="Align min_version/max_version on both ends (TLS 1.2 and 1.3 are the versions"
+            " to use).",
+            **common,
+        )
+    offered = set()
+    if f.context is not None:
+        offered = {c["name"] for c in f.context.get_ciphers()}
+    if diagnosis.cipher is not None and offered and diagnosis.cipher not in offered:
+        return E.ProtocolMismatchError(
+            f"{where} and this client have no cipher suite in common: it refused this client's"
+            f" handshake {how}, and accepts {diagnosis.cipher} ({diagnosis.version}), which"
+            " this client does not allow.",
+            mismatch="cipher",
+            local_versions=versions,
+            hint="Enable a modern suite on the server: securelink allows only AEAD suites with"
+            " forward secrecy (ECDHE with AES-GCM or ChaCha20-Poly1305, and TLS 1.3). Do not"
+            " weaken the client.",
+            **common,
+        )
+    return None
+
+
+def _certificate_required(
+    f: Failure, exc: BaseException, how: str, *, alert: str | None
+) -> E.ClientCertificateRequiredError:
+    return E.ClientCertificateRequiredError(
+        f"{_where(f)} requires a client certificate (mutual TLS), and this client sent none: it"
+        f" refused the connection {how}.",
+        alert=alert,
+        hint="Give the client its certificate and key: ClientOptions(cert=..., key=...), issued"
+        " by a CA the server trusts (its client_ca).",
+        **_common(f, exc, "peer"),
+    )
+
+
 def _closed(exc: BaseException, f: Failure) -> E.HandshakeError | None:
     """The peer closed or reset the connection, with no alert we could read."""
     where = _where(f)
@@ -743,54 +843,115 @@ def _closed(exc: BaseException, f: Failure) -> E.HandshakeError | None:
                 "The server may not speak TLS on this port, may have rejected this client, or may"
                 " be overloaded; `openssl s_client -connect HOST:PORT` shows what it does."
             )
+            # Servers built on asyncio (and some proxies) close without sending their alert:
+            # one diagnostic handshake finds out what they refused.
+            diagnosis = _diagnose(f, any_cipher=True)
+            has_identity = facts.has_identity if facts is not None else None
+            if diagnosis is not None:
+                if diagnosis.certificate_requested and has_identity is not True:
+                    return _certificate_required(
+                        f, exc, "by closing it, without an alert, after asking for one", alert=None
+                    )
+                mismatch = _mismatch_found(exc, f, diagnosis, "(without an alert)")
+                if mismatch is not None:
+                    return mismatch
         return E.RemoteError(text, alert=None, hint=hint, **common)
-    # After the handshake, only the first read or write can carry the peer's verdict; later
-    # resets are ordinary network errors and stay what they are.
-    if f.role != "client" or facts is None or not f.first_io:
+    # After a TLS 1.3 handshake the server's verdict on our certificate (or its absence) comes
+    # later, and a server that closes at once often resets the connection before its alert can
+    # be read.  Until the server has sent data, a reset or EOF may be that verdict; a
+    # diagnostic handshake says whether the server refuses clients like this one.  Later
+    # failures are ordinary network errors and stay what they are.
+    if f.role != "client" or facts is None or not f.first_io or f.version != "TLSv1.3":
         return None
-    if f.version == "TLSv1.3" and not facts.has_identity:
-        requested = _diagnose_certificate_request(f)
-        if requested:
-            return E.ClientCertificateRequiredError(
-                f"{where} closed the connection right after the handshake: it asked for a client"
-                " certificate (mutual TLS) and this client sent none. (With TLS 1.3 the server's"
-                " verdict arrives after the handshake, so it surfaced on this"
-                f" {'write' if f.op == 'write' else 'read'}.)",
-                alert=None,
-                hint="Give the client its certificate and key: ClientOptions(cert=..., key=...),"
-                " issued by a CA the server trusts (its client_ca).",
-                **common,
-            )
+    diagnosis = _diagnose(f, tls13=True)
+    if diagnosis is None or not (diagnosis.certificate_requested and diagnosis.refused):
         return None
-    if f.version == "TLSv1.3" and facts.has_identity and _diagnose_certificate_request(f):
-        identity = facts.identity
-        ours = identity.describe() if identity else "this client's certificate"
-        return E.CertificateRejectedError(
-            f"{where} closed the connection right after a handshake in which it asked for a"
-            f" client certificate and got {ours}: it most likely rejected it.",
+    surfaced = (
+        "(With TLS 1.3 the server's verdict arrives after the handshake, so it surfaced on this"
+        f" {'write' if f.op == 'write' else 'read'}.)"
+    )
+    if not facts.has_identity:
+        return E.ClientCertificateRequiredError(
+            f"{where} closed the connection right after the handshake: it asked for a client"
+            f" certificate (mutual TLS) and this client sent none. {surfaced}",
             alert=None,
-            certificate=identity,
-            hint="The server must trust the CA that issued this certificate"
-            f"{' (' + identity.issuer + ')' if identity else ''}; its logs say why it refused.",
+            hint="Give the client its certificate and key: ClientOptions(cert=..., key=...),"
+            " issued by a CA the server trusts (its client_ca).",
             **common,
         )
-    return None
+    identity = facts.identity
+    ours = identity.describe() if identity else "this client's certificate"
+    issuer = f" (issued by {identity.issuer!r})" if identity else ""
+    return E.CertificateRejectedError(
+        f"{where} closed the connection right after a handshake in which it asked for a client"
+        f" certificate and got {ours}{issuer}: it rejected it, without an alert that reached"
+        f" this client. {surfaced}",
+        alert=None,
+        certificate=identity,
+        hint="The server must trust the CA that issued this certificate"
+        f"{' (' + identity.issuer + ')' if identity else ''}; its logs say why it refused.",
+        **common,
+    )
 
 
-def _diagnose_certificate_request(f: Failure) -> bool:
-    """Report whether the peer asks for a client certificate, from one diagnostic handshake.
+class _Diagnosis:
+    """What one diagnostic handshake found out about the peer."""
 
-    Only used on the failure path (a TLS 1.3 server closing right after the handshake), where the
-    first connection no longer says whether a certificate was requested.  Nothing is sent but a
-    handshake; the connection is closed at once.
+    __slots__ = (
+        "answered",
+        "certificate_requested",
+        "cipher",
+        "completed",
+        "refused",
+        "version",
+    )
+
+    def __init__(self) -> None:
+        self.answered = False  # the server answered with a ServerHello
+        self.certificate_requested = False  # the server sent a CertificateRequest
+        self.completed = False  # the handshake itself succeeded
+        self.refused = False  # ...and the server then refused or closed without a word
+        self.version: str | None = None
+        self.cipher: str | None = None
+
+
+def _diagnose(f: Failure, *, tls13: bool = False, any_cipher: bool = False) -> _Diagnosis | None:
+    """Make one diagnostic handshake to the peer and report what it shows.
+
+    Only used on the failure path, where the failed connection no longer says whether the
+    server asked for a client certificate, or which cipher suites it accepts.  Nothing is
+    verified, trusted or sent over it but a handshake; it is closed at once.  The server's
+    ``CertificateRequest`` is seen through the context's (private, 3.10+) message callback, the
+    only place the stdlib shows it.
+
+    Args:
+        f: The failure; its ``peer`` is connected to, its ``server_hostname`` sent as SNI.
+        tls13: Offer TLS 1.3 only (the failure happened after a TLS 1.3 handshake).
+        any_cipher: Offer every cipher suite OpenSSL has and TLS 1.2 and 1.3, to learn which
+            version and suite the server takes.
+
+    Returns:
+        The findings, or ``None`` when no diagnostic connection could be made.
     """
-    if f.peer is None:
-        return False
+    if f.peer is None or f.role != "client" or not f.diagnose:
+        return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # diagnosis only: nothing is trusted or sent over it
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    seen: list[bool] = []
+    modern = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+    if tls13:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    elif any_cipher:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # every version securelink could allow
+    elif f.context is not None:
+        # The versions the failed connection offered (never a deprecated one: that would warn).
+        if f.context.minimum_version in modern:
+            ctx.minimum_version = f.context.minimum_version
+        if f.context.maximum_version in modern:
+            ctx.maximum_version = f.context.maximum_version
+    if any_cipher:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    found = _Diagnosis()
 
     def observe(
         conn: object,
@@ -800,21 +961,44 @@ def _diagnose_certificate_request(f: Failure) -> bool:
         msg_type: object,
         data: bytes,
     ) -> None:
-        if direction == "read" and content_type == 22 and msg_type == 13:  # CertificateRequest
-            seen.append(True)
+        if direction != "read" or content_type != 22:  # 22: handshake messages
+            return
+        if msg_type == 2:  # ServerHello
+            found.answered = True
+        elif msg_type == 13:  # CertificateRequest
+            found.certificate_requested = True
 
     ctx._msg_callback = observe  # type: ignore[attr-defined]
     try:
-        with (
-            socket.create_connection(f.peer[:2], timeout=2.0) as raw,
-            ctx.wrap_socket(raw, server_hostname=f.server_hostname) as tls,
-        ):
+        raw = socket.create_connection(f.peer[:2], timeout=2.0)
+    except OSError:
+        return None  # nobody answers any more: no evidence either way
+    with raw:
+        try:
+            tls = ctx.wrap_socket(raw, server_hostname=f.server_hostname)
+        except TimeoutError:
+            return None  # a slow server is no evidence
+        except (OSError, ValueError):
+            # Refused before it even answered (a server that has gone, or one that serves one
+            # connection at a time) says nothing about what it asks of clients.
+            found.refused = True
+            return found if found.answered else None
+        with tls:
+            found.completed = True
+            found.version = tls.version()
+            cipher = tls.cipher()
+            found.cipher = cipher[0] if cipher else None
+            if not found.certificate_requested:
+                return found  # nothing to wait for: no verdict on a client certificate comes
             tls.settimeout(0.5)
-            with contextlib.suppress(OSError):
-                tls.recv(1)  # lets a TLS 1.3 server's verdict or tickets arrive
-    except (OSError, ValueError):
-        pass  # the diagnosis is best effort: no answer means no evidence
-    return bool(seen)
+            try:
+                # A TLS 1.3 server's verdict on the client arrives after the handshake.
+                found.refused = not tls.recv(1)
+            except TimeoutError:
+                found.refused = False  # it waits for a request: it accepted this client
+            except OSError:
+                found.refused = True  # an alert, or a reset
+    return found
 
 
 # --- public entry points ---------------------------------------------------------------------
@@ -830,9 +1014,12 @@ def explain(
     """Explain an exception raised by code that did not use a securelink context.
 
     Without the connection itself the chain the peer presented is unknown, so the explanation
-    names what the exception and the arguments say.  Exceptions that are already securelink
-    errors are returned unchanged; unrecognised ones become :class:`~securelink.HandshakeError`
-    (never dropped).
+    names what the exception and the arguments say.  When *peer* is given and the failure alone
+    is ambiguous (a TLS 1.2 ``handshake failure`` alert: a missing client certificate, or no
+    common cipher suite?), one diagnostic handshake to *peer* tells them apart; never from
+    inside a running event loop.  Exceptions that are already securelink errors (also inside a
+    ``URLError``) are returned unchanged; unrecognised ones become
+    :class:`~securelink.HandshakeError` (never dropped).
 
     Args:
         exc: The exception (an ``ssl.SSLError``, ``ConnectionRefusedError``, or one that wraps
@@ -850,6 +1037,8 @@ def explain(
     reason = getattr(exc, "reason", None)
     if isinstance(reason, BaseException):  # urllib.error.URLError wraps the real error
         inner = reason
+        if isinstance(inner, E.SecureLinkError):  # explained already, by a securelink context
+            return inner
     role = (
         "server"
         if context is not None and context.protocol == ssl.PROTOCOL_TLS_SERVER
@@ -861,6 +1050,7 @@ def explain(
         server_hostname=server_hostname,
         peer=peer,
         context=context,
+        diagnose=peer is not None and not _in_event_loop(),
     )
     result = translate(inner, f)
     if result is None:
@@ -881,8 +1071,24 @@ def explain(
     return result
 
 
+def _in_event_loop() -> bool:
+    # A diagnostic handshake blocks; never inside a running event loop.  asyncio is only
+    # consulted when the program already imported it (it is too heavy to import for this).
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class translate_errors:
     """A context manager that raises the explanation of a TLS failure ``from`` the original.
+
+    TLS and connection failures (``ssl.SSLError``, ``ConnectionError``, also inside urllib's
+    ``URLError``) are explained; other exceptions pass through unchanged.
 
     For code that uses contexts securelink did not build, or helpers that hide the socket::
 
@@ -912,8 +1118,14 @@ class translate_errors:
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is None or isinstance(exc, E.SecureLinkError):
             return
-        if not isinstance(exc, OSError) and not isinstance(getattr(exc, "reason", None), OSError):
-            return
+        reason = getattr(exc, "reason", None)
+        inner = reason if isinstance(reason, BaseException) else exc
+        if isinstance(inner, E.SecureLinkError):
+            # urllib wrapped an explanation made by a securelink context: unwrap it, and keep
+            # its own cause (the original ssl error).
+            raise inner
+        if not isinstance(inner, ssl.SSLError | ConnectionError):
+            return  # not a TLS or connection failure (an HTTP 404, a DNS error): not ours
         raise explain(
             exc, server_hostname=self.server_hostname, context=self.context, peer=self.peer
         ) from exc

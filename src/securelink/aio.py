@@ -5,17 +5,24 @@ Contexts built by securelink already explain failures when used directly with
 what only the caller knows (the peer's address), turn "connection refused" into
 :class:`~securelink.NothingListeningError`, and, on the server, report each failed client
 handshake as one log line on the ``securelink`` logger instead of asyncio's traceback.
+
+They also make up for two things asyncio does not do.  Its client transport reports a server's
+refusal after a TLS 1.3 handshake as a bare connection reset, which no ``SSLObject`` sees:
+:func:`open_connection` explains it (with a diagnostic handshake, in a thread).  And its server
+closes a connection whose handshake failed without sending the TLS alert that says why:
+:func:`start_server` sends it, so clients learn the reason instead of seeing a reset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 
-from . import _translate
+from . import _sockets, _translate
 from ._sockets import _client_context, _server_context
-from .errors import HandshakeError, SecureLinkError
+from .errors import HandshakeError, ProtocolMismatchError, RemoteError, SecureLinkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +45,82 @@ def _refused(exc: OSError) -> bool:
     return text.startswith("Multiple exceptions:") and "Connect call failed" in text
 
 
+class _ExplainingStreamProtocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that explains a connection lost right after a TLS 1.3 handshake.
+
+    A server that refuses a client after a TLS 1.3 handshake (no client certificate, or one it
+    rejects) closes the connection, and the client's transport often sees the reset before the
+    alert that says why.  The ``SSLObject`` never sees a transport's reset, so it is explained
+    here, the way the blocking socket class explains it (see ``_translate._closed``).
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(reader, loop=loop)
+        self._securelink_loop = loop
+        self._securelink_ssl: Any = None
+        self._securelink_peer: tuple[str, int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._securelink_ssl = transport.get_extra_info("ssl_object")
+        peername = transport.get_extra_info("peername")
+        if peername:
+            self._securelink_peer = (str(peername[0]), int(peername[1]))
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        obj = self._securelink_ssl
+        if not (
+            isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError)
+            and isinstance(obj, _sockets.SecureLinkSSLObject)
+        ):
+            super().connection_lost(exc)
+            return
+        failure = _sockets._failure(obj, "read", self._securelink_peer)
+        if not (failure.first_io and failure.version == "TLSv1.3"):
+            super().connection_lost(exc)  # an ordinary network error: it stays what it is
+            return
+        failure.diagnose = True  # in a thread, below
+        # The explanation may take one diagnostic handshake (blocking): not on the event loop.
+        pending = self._securelink_loop.run_in_executor(None, _translate.translate, exc, failure)
+
+        def done(future: asyncio.Future[SecureLinkError | None]) -> None:
+            explained: BaseException = exc
+            if future.cancelled():
+                pass
+            elif future.exception() is not None:
+                bug = future.exception()
+                exc.add_note(
+                    f"securelink could not explain this error ({type(bug).__name__}: {bug})"
+                )
+            elif (new := future.result()) is not None:
+                new.__cause__ = exc
+                explained = new
+            assert isinstance(explained, Exception)
+            super(_ExplainingStreamProtocol, self).connection_lost(explained)
+
+        pending.add_done_callback(done)
+
+
+def _ambiguous(exc: HandshakeError) -> bool:
+    # What only a diagnostic handshake can tell apart: a refusal before the server's
+    # certificate, or a server that closed the handshake without an alert.
+    if isinstance(exc, ProtocolMismatchError):
+        return exc.mismatch == "unknown"
+    return type(exc) is RemoteError and exc.alert is None
+
+
+async def _explain_in_thread(
+    exc: BaseException, ctx: ssl.SSLContext, name: str, host: str, port: int
+) -> SecureLinkError:
+    """Explain a client's handshake failure, diagnosing it in a thread (it may block)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None,
+        functools.partial(
+            _translate.explain, exc, server_hostname=name, context=ctx, peer=(host, port)
+        ),
+    )
+
+
 async def open_connection(
     host: str,
     port: int,
@@ -45,9 +128,14 @@ async def open_connection(
     *,
     server_hostname: str | None = None,
     ssl_handshake_timeout: float | None = None,
+    limit: int = 2**16,
     **kwargs: Any,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Open a TLS connection to *host*:*port*, like :func:`asyncio.open_connection`.
+
+    Besides the handshake, the first read after it is explained too: with TLS 1.3 a server that
+    refuses this client says so only after the handshake, and its refusal often arrives as a
+    bare connection reset.
 
     Args:
         host: The host to connect to.
@@ -55,7 +143,8 @@ async def open_connection(
         options_or_context: :class:`~securelink.ClientOptions`, or a client context.
         server_hostname: The name to verify and send as SNI; defaults to *host*.
         ssl_handshake_timeout: Seconds to wait for the handshake (asyncio's default: 60).
-        **kwargs: Passed on to :func:`asyncio.open_connection` (``limit``, ``local_addr``...).
+        limit: The reader's buffer limit, as for :func:`asyncio.open_connection`.
+        **kwargs: Passed on to :meth:`asyncio.loop.create_connection` (``local_addr``...).
 
     Returns:
         The ``(reader, writer)`` pair, the handshake done.
@@ -66,8 +155,17 @@ async def open_connection(
     """
     ctx = _client_context(options_or_context)
     name = server_hostname or host
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit, loop=loop)
+    protocol = _ExplainingStreamProtocol(reader, loop)
+    # The handshake runs in transport callbacks that inherit this task's context: this is how
+    # the SSLObject learns whom it talks to (for the explanation and its diagnostics).
+    token = _sockets.asyncio_peer.set((host, port))
+    # Not a server connection's: this code may run in a securelink.aio server's handler.
+    flush_token = _sockets.asyncio_flush.set(None)
     try:
-        return await asyncio.open_connection(
+        transport, _ = await loop.create_connection(
+            lambda: protocol,
             host,
             port,
             ssl=ctx,
@@ -78,6 +176,11 @@ async def open_connection(
     except HandshakeError as exc:
         if exc.peer is None:
             exc.peer = (host, port)
+        if _ambiguous(exc) and exc.__cause__ is not None:
+            # Inside the event loop the SSLObject could not make its diagnostic handshake.
+            better = await _explain_in_thread(exc.__cause__, ctx, name, host, port)
+            if not (isinstance(better, HandshakeError) and _ambiguous(better)):
+                raise better from exc.__cause__
         raise
     except SecureLinkError:
         raise
@@ -89,11 +192,15 @@ async def open_connection(
             )
             if new is not None:
                 raise new from exc
-        if isinstance(exc, ssl.SSLError):
-            raise _translate.explain(
-                exc, server_hostname=name, context=ctx, peer=(host, port)
-            ) from exc
+        if isinstance(exc, ssl.SSLError | ConnectionResetError):
+            # asyncio reports a server that closes during the handshake as a bare
+            # ConnectionResetError, which never passes through the SSLObject.
+            raise await _explain_in_thread(exc, ctx, name, host, port) from exc
         raise
+    finally:
+        _sockets.asyncio_peer.reset(token)
+        _sockets.asyncio_flush.reset(flush_token)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
 async def start_server(
@@ -133,6 +240,18 @@ async def start_server(
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
         peer = (str(peername[0]), int(peername[1])) if peername else None
+        transport = writer.transport
+
+        def flush_alert() -> None:
+            # asyncio closes a connection whose handshake failed without sending the alert
+            # OpenSSL wrote for the client, so the client would see a bare reset and never
+            # learn why.  Its TLS protocol object sends what is pending (private, 3.11+).
+            flush = getattr(transport.get_protocol(), "_process_outgoing", None)
+            if flush is not None:
+                flush()
+
+        peer_token = _sockets.asyncio_peer.set(peer)  # see open_connection
+        flush_token = _sockets.asyncio_flush.set(flush_alert)
         try:
             await writer.start_tls(ctx, ssl_handshake_timeout=ssl_handshake_timeout)
         except (TimeoutError, OSError) as exc:
@@ -149,6 +268,10 @@ async def start_server(
                 on_handshake_error(error)
             writer.transport.abort()
             return
+        finally:
+            # The application's own code runs next, in this task: not in this connection's name.
+            _sockets.asyncio_peer.reset(peer_token)
+            _sockets.asyncio_flush.reset(flush_token)
         result = client_connected_cb(reader, writer)
         if asyncio.iscoroutine(result):
             await result
