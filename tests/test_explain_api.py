@@ -322,7 +322,10 @@ class TestExplain:
             port=port,
         )
         assert e.certificate is None and e.not_after is None  # the connection is gone
-        assert "1 CA certificates loaded into the context" in e.message or "expired" in e.message
+        assert (
+            e.message
+            == f"A certificate presented by the server 'localhost' port {port} has expired."
+        )
 
     def test_hostname_mismatch_without_arguments(self, xpki: Pki) -> None:
         """With nothing but the exception: the name comes from OpenSSL's message, no SAN claimed."""

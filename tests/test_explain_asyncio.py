@@ -329,11 +329,9 @@ class TestServersWithoutAlerts:
             assert served.accepted == 2  # the connection, and the diagnostic handshake
 
     def test_reset_after_the_handshake_plain_asyncio(self, xpki: Pki) -> None:
-        """Plain asyncio sees only its transport's reset, which no SSLObject hook can see.
-
-        The limit of explaining through the context alone: the error stays the stdlib's
-        ConnectionResetError (never swallowed); securelink.aio.open_connection explains it.
-        """
+        """Plain asyncio's transport reset stays a ConnectionResetError (no SSLObject sees it)."""
+        # The limit of explaining through the context alone: the error is never swallowed, and
+        # securelink.aio.open_connection explains it (test above).
         client = securelink.client_context(ClientOptions(ca=xpki.ca_file))
         sctx = securelink.server_context(
             xpki.server.server_options(

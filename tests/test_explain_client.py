@@ -306,7 +306,7 @@ class TestValidity:
         assert 5 * DAY - datetime.timedelta(minutes=5) < e.valid_in <= 5 * DAY
         assert e.certificate == summary(files.leaf)
         assert f"{not_before:%Y-%m-%d %H:%M:%S} UTC" in e.message
-        assert "4 days from now" in e.message
+        assert "5 days from now" in e.message
         assert "clock" in e.hint
 
 
@@ -431,6 +431,31 @@ class TestNotTLS:
         assert "did not answer in TLS" in e.message
         assert "plaintext HTTP server" in e.message
         assert "http://" in e.hint
+
+
+class TestPlaintextClient:
+    """A plaintext client on our TLS port: the server names it, from its own side."""
+
+    @pytest.mark.parametrize("handler", ["wrap_socket", "wrap_server"])
+    def test_http_request(self, xpki: Pki, handler: str) -> None:
+        """An HTTP request where a ClientHello belongs: NotTLSError, side local, role server."""
+        sctx = securelink.server_context(xpki.server.server_options())
+        handle = tls_handler(sctx) if handler == "wrap_socket" else wrap_server_handler(sctx)
+        with serve(handle) as (port, served):
+            with socket.create_connection((LOOPBACK, port), timeout=TIMEOUT) as plain:
+                plain.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                client_port = plain.getsockname()[1]
+                with contextlib.suppress(ConnectionResetError):
+                    assert plain.recv(1024) == b""  # no answer in plaintext, only the close
+            e = served.first_error()
+        assert type(e) is NotTLSError
+        assert_explained(e, cause=ssl.SSLError, side="local", role="server", port=client_port)
+        assert e.reason == "HTTP_REQUEST"
+        assert e.server_hostname is None
+        assert f"The client {LOOPBACK} port {client_port} sent a plaintext HTTP request" in (
+            e.message
+        )
+        assert "https://" in e.hint
 
 
 class TestNothingListening:

@@ -235,7 +235,7 @@ def _days(delta: datetime.timedelta) -> str:
         return (
             f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{int(seconds // 60)} minutes"
         )
-    return f"{int(seconds // 86400)} days"
+    return f"{round(seconds / 86400)} days"  # to the nearest day: 4 days 23 hours is "5 days"
 
 
 def _trusted(f: Failure) -> str:
