@@ -120,7 +120,12 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def _general_names(names: Sequence[str], field: str = "names") -> list[x509.GeneralName]:
+_URI_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s]+")  # spiffe://trust.domain/path and the like
+
+
+def _general_names(
+    names: Sequence[str], field: str = "names", *, uris: bool = True
+) -> list[x509.GeneralName]:
     from cryptography import x509
 
     if isinstance(names, str):
@@ -143,6 +148,16 @@ def _general_names(names: Sequence[str], field: str = "names") -> list[x509.Gene
                 field=field,
                 hint="Pass names as non-empty strings.",
             )
+        if uris and "://" in name:
+            if not _URI_RE.fullmatch(name):
+                raise ConfigurationError(
+                    f"{name!r} is not a valid URI for a SubjectAltName.",
+                    field=field,
+                    hint="Write it as scheme://authority/path, for example"
+                    " spiffe://example.org/payments.",
+                )
+            result.append(x509.UniformResourceIdentifier(name))
+            continue
         if "%" in name:
             raise ConfigurationError(
                 f"{name!r} has an IPv6 zone (scope) suffix, which a certificate cannot hold.",
@@ -506,8 +521,9 @@ class CertificateAuthority:
         """Issue a leaf certificate for DNS names and IP addresses.
 
         Args:
-            names: DNS names (``"localhost"``, ``"*.example.test"``) and IP addresses
-                (``"127.0.0.1"``, ``"::1"``), all written as SubjectAltNames.
+            names: DNS names (``"localhost"``, ``"*.example.test"``), IP addresses
+                (``"127.0.0.1"``, ``"::1"``) and URIs (``"spiffe://example.org/web"``, the
+                workload identities of SPIFFE), all written as SubjectAltNames.
             usage: Server, client or both (default, as minica).
             key_type: The leaf key's type (default ECDSA P-256).
             valid_for: Lifetime from now (default 825 days).
@@ -655,7 +671,8 @@ def _leaf_subject(common_name: str | None, first: str) -> x509.Name:
 
     attributes = [
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "securelink development certificate"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"issued for {first}"),
+        # ub-organizational-unit-name (RFC 5280) is 64 characters; long URIs are cut to fit.
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"issued for {first}"[:64]),
     ]
     if common_name:
         attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
@@ -900,7 +917,7 @@ def minica(
                 hint="Pass IPv4 or IPv6 literals such as 127.0.0.1 or ::1.",
             ) from exc
     names = [*domains, *ip_addresses]
-    _general_names(names, field="domains")  # validates before anything is written
+    _general_names(names, field="domains", uris=False)  # validates before anything is written
     os.makedirs(base, exist_ok=True)  # like `mkdir -p`: the usual intent is "put them here"
     cert_path = os.path.join(base, ca_cert)
     key_path = os.path.join(base, ca_key)
