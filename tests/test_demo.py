@@ -14,23 +14,35 @@ class TestDemo:
     """`securelink demo` runs mutual TLS and two failures on loopback, and exits 0."""
 
     def test_in_process(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """The demo prints what each side verified and securelink's explanations."""
+        """The walkthrough tells each step with what securelink says, and exits 0."""
         assert main(["demo"]) == 0
         out = capsys.readouterr().out
-        assert "the client verified the server:" in out
-        assert "SANs     localhost, 127.0.0.1" in out
-        assert "the server verified the client:" in out
-        assert "SANs     client.demo" in out
-        assert "negotiated TLSv1.3 with TLS_" in out
-        assert "unable to get local issuer certificate (verify code 20)" in out
-        assert "securelink says:     UnknownAuthorityError:" in out
-        assert "not among the trusted CAs (the certifi bundle)" in out
-        assert "(verify code 62)" in out
-        assert "securelink says:     HostnameMismatchError:" in out
-        assert "valid for localhost, 127.0.0.1, not 'api.internal.example'" in out
+        steps = [line for line in out.splitlines() if line[:2] in {f"{n}." for n in range(1, 9)}]
+        assert [s.split(" ", 1)[0] for s in steps] == [f"{n}." for n in range(1, 9)]
+        # 1. the wrong port
+        assert "client: NothingListeningError" in out
+        # 2. self-signed, from both sides
+        assert "client: UnknownAuthorityError" in out
+        assert "is self-signed: it vouches for itself" in out
+        assert "server: CertificateRejectedError" in out
+        # 3. the development CA and the hooks
+        assert "wrote minica-key.pem         mode 0600" in out
+        assert "[server] the client hello asks for 'localhost': sending localhost/cert.pem" in out
+        assert "[client] verified the server's chain for 'localhost':" in out
+        assert out.count("'Hey GopherCon! You said: hello'") == 2
+        # 4. the wrong name
+        assert "client: HostnameMismatchError" in out
+        assert "is valid for localhost, 127.0.0.1, not 'liz-server'." in out
+        # 5. mutual TLS refused, explained on both sides
+        assert "client: ClientCertificateRequiredError" in out
+        assert "server: ClientCertificateRequiredError" in out
+        # 6. mutual TLS accepted: each side says who the other is
+        assert "[server] verified the client's chain; it is client.demo" in out
+        # 7. the files, inspected; 8. the load-time error
+        assert "#1 certificate: localhost" in out
+        assert "localhost/key.pem: EC P-256, mode 0600" in out
         assert "securelink says:     MaterialError:" in out
         assert "holds a PRIVATE KEY, not a certificate." in out
-        assert "mode 0600" in out
 
     def test_as_module(self) -> None:
         """`python -m securelink demo` exits 0 in a subprocess."""
@@ -54,7 +66,7 @@ class TestDemo:
 
         monkeypatch.setattr("builtins.input", fake_input)
         assert main(["demo", "--step"]) == 0
-        assert len(pauses) == 4
+        assert len(pauses) == 6
 
 
 class TestCommandLine:

@@ -1,190 +1,279 @@
-"""``securelink demo``: a development CA, mutual TLS on loopback, and two failures explained."""
+"""``securelink demo``: the story of a secure connection, told by running it on loopback.
+
+It follows the talk securelink grew from ("The Go Programmer's Guide to Secure Connections"):
+the wrong port, an untrusted self-signed server, a development CA in minica's layout with each
+handshake hook printing what it sees, mutual TLS refused and then accepted, and the files it all
+took, inspected.  Everything runs on 127.0.0.1 in a temporary directory.
+"""
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
 
 from . import devca
-from ._context import client_context, server_context
+from ._context import server_context
+from ._hooks import ConnectionInfo
+from ._inspect import inspect
 from ._options import ClientAuth, ClientOptions, ServerOptions
+from ._sockets import connect
 from .errors import SecureLinkError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from cryptography import x509
+    from collections.abc import Callable
+    from typing import TextIO
 
 _TIMEOUT = 10.0
 
 
-def _describe(der: bytes) -> dict[str, str]:
-    from cryptography import x509
+class _Narrator:
+    """Prints from both threads without interleaving lines."""
 
-    return _facts(x509.load_der_x509_certificate(der))
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.lock = threading.Lock()
 
-
-def _facts(cert: x509.Certificate) -> dict[str, str]:
-    from cryptography import x509
-
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = [*san.get_values_for_type(x509.DNSName)]
-        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    except x509.ExtensionNotFound:
-        names = []
-    return {
-        "subject": cert.subject.rfc4514_string() or "(empty)",
-        "SANs": ", ".join(names) or "(none)",
-        "issuer": cert.issuer.rfc4514_string(),
-    }
+    def __call__(self, text: str = "") -> None:
+        with self.lock:
+            print(text, file=self.out, flush=True)
 
 
 class _Server:
-    """A one-connection-at-a-time TLS server on 127.0.0.1:0, in a thread."""
+    """Serves TLS on 127.0.0.1:0 in a thread until closed; remembers the first failure."""
 
     def __init__(self, ctx: ssl.SSLContext) -> None:
-        self.ctx = ctx
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(_TIMEOUT)
+        self.listener.settimeout(0.1)
         self.port: int = self.listener.getsockname()[1]
-        self.seen: dict[str, Any] = {}
-        self.thread = threading.Thread(target=self._serve_one, daemon=True)
+        self.error: SecureLinkError | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, args=(ctx,), daemon=True)
         self.thread.start()
 
-    def _serve_one(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        conn.settimeout(_TIMEOUT)
-        try:
-            with self.ctx.wrap_socket(conn, server_side=True) as tls:
-                der = tls.getpeercert(binary_form=True)
-                cipher = tls.cipher()
-                self.seen = {
-                    "peer": _describe(der) if der else None,
-                    "version": tls.version(),
-                    "cipher": cipher[0] if cipher else None,
-                }
-                tls.sendall(b"hello from the server: " + tls.recv(100))
-        except (OSError, ssl.SSLError) as exc:
-            self.seen = {"error": exc}
-        finally:
-            conn.close()
+    def _serve(self, ctx: ssl.SSLContext) -> None:
+        # Like a real server it keeps accepting: securelink's client may come back once with a
+        # short diagnostic handshake to learn why a connection was refused.
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # pragma: no cover - the listener was closed
+                return
+            conn.settimeout(_TIMEOUT)
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    request = tls.recv(100)
+                    tls.sendall(b"Hey GopherCon! You said: " + request)
+            except SecureLinkError as exc:
+                if self.error is None:
+                    self.error = exc
+            except OSError:
+                pass  # the client went away: its side of the story is told there
+            finally:
+                conn.close()
 
     def close(self) -> None:
+        self.stop.set()
         self.thread.join(_TIMEOUT)
         self.listener.close()
 
 
-def _connect(ctx: ssl.SSLContext, port: int, server_hostname: str) -> dict[str, Any]:
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=_TIMEOUT) as raw,
-        ctx.wrap_socket(raw, server_hostname=server_hostname) as tls,
-    ):
-        tls.sendall(b"hello from the client")
-        reply = tls.recv(100)
-        cipher = tls.cipher()
-        return {
-            "peer": _describe(tls.getpeercert(binary_form=True) or b""),
-            "version": tls.version(),
-            "cipher": cipher[0] if cipher else None,
-            "reply": reply.decode(),
-        }
+def _names(info: ConnectionInfo) -> str:
+    return ", ".join(info.peer_names) or "(no names)"
 
 
-def _certificate_of(path: str) -> x509.Certificate:
+def _chain_lines(info: ConnectionInfo) -> list[str]:
+    lines = []
+    for depth, cert in enumerate(info.peer_chain):
+        subject = cert.subject.rfc4514_string()
+        lines.append(f"      cert {depth}: {subject}  (issued by {cert.issuer.rfc4514_string()})")
+    return lines
+
+
+def _self_signed(work: str) -> tuple[str, str]:
+    """A self-signed leaf for localhost, as `openssl req -x509` users make (but not a CA)."""
     from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
 
-    with open(path, "rb") as f:
-        return x509.load_pem_x509_certificate(f.read())
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "my self-signed server")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    issued = devca.IssuedCertificate(cert, key, (), cert)
+    cert_path = os.path.join(work, "self-signed.pem")
+    key_path = os.path.join(work, "self-signed-key.pem")
+    for path, data in ((cert_path, issued.cert_pem), (key_path, issued.key_pem)):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    return cert_path, key_path
+
+
+def _attempt(
+    say: Callable[[str], None],
+    server_options: ServerOptions,
+    client_options: ClientOptions,
+    server_hostname: str = "localhost",
+) -> bool:
+    """Run one connection; print the reply or both sides' explanations.  True if it worked."""
+    server = _Server(server_context(server_options, shared=False))
+    try:
+        with connect(
+            "127.0.0.1", server.port, client_options, server_hostname=server_hostname,
+            timeout=_TIMEOUT,
+        ) as tls:  # fmt: skip
+            tls.sendall(b"hello")
+            reply = tls.recv(100)
+            say(f"   client: {tls.version()} with {tls.cipher()[0]}; the server replied")  # type: ignore[index]
+            say(f"           {reply.decode()!r}")
+            ok = True
+    except SecureLinkError as exc:
+        say(f"   client: {type(exc).__name__}")
+        say(f"           {exc.message}")
+        say(f"           hint: {exc.hint}")
+        ok = False
+    except OSError as exc:  # pragma: no cover - only what securelink could not explain
+        say(f"   client: {type(exc).__name__}: {exc}")
+        ok = False
+    finally:
+        server.close()
+    if server.error is not None:
+        say(f"   server: {type(server.error).__name__}")
+        say(f"           {server.error.message}")
+    return ok
 
 
 def run(out: TextIO, *, step: Callable[[], None] | None = None) -> int:
-    """Run the demo, printing to *out*; return the exit status."""
-
-    def say(text: str = "") -> None:
-        print(text, file=out, flush=True)
+    """Run the walkthrough, printing to *out*; return the exit status (0: it all went as told)."""
+    say = _Narrator(out)
 
     def pause() -> None:
         if step is not None:
             step()
 
+    def server_hooks(info: ConnectionInfo) -> None:
+        say(f"   [server] verified the client's chain; it is {_names(info)}")
+        for line in _chain_lines(info):
+            say(line)
+
+    def client_hooks(info: ConnectionInfo) -> None:
+        say(f"   [client] verified the server's chain for {info.server_name!r}:")
+        for line in _chain_lines(info):
+            say(line)
+
+    failures = 0
     with tempfile.TemporaryDirectory(prefix="securelink-demo-") as work:
-        say("securelink demo: mutual TLS on 127.0.0.1, in " + work)
+        say(f"securelink demo: secure connections on 127.0.0.1, in {work}")
         say()
-        say("1. A development CA, in minica's layout")
-        server_files = devca.minica(work, domains=["localhost"], ip_addresses=["127.0.0.1"])
-        client_files = devca.minica(work, domains=["client.demo"])
-        for path in (
-            server_files.ca_cert,
-            server_files.ca_key,
-            server_files.cert,
-            server_files.key,
-            client_files.cert,
-            client_files.key,
-        ):
-            mode = os.stat(path).st_mode & 0o777
-            say(f"   wrote {os.path.relpath(path, work):<24} mode {mode:04o}")
+
+        say("1. The wrong port")
+        say("   'Connection refused' nearly always means nothing listens there.")
+        with socket.create_server(("127.0.0.1", 0)) as spare:
+            closed_port = spare.getsockname()[1]
+        try:
+            connect("127.0.0.1", closed_port, ClientOptions(), timeout=_TIMEOUT).close()
+        except SecureLinkError as exc:
+            say(f"   client: {type(exc).__name__}")
+            say(f"           {exc.message}")
+            say(f"           hint: {exc.hint}")
         pause()
 
         say()
-        say("2. A server that requires client certificates, and a client that has one")
-        server_options = ServerOptions(
+        say("2. A server with a self-signed certificate")
+        say("   The client trusts the public CAs (the certifi bundle), which never vouched for it.")
+        cert, key = _self_signed(work)
+        if _attempt(say, ServerOptions(cert=cert, key=key), ClientOptions()):
+            failures += 1  # pragma: no cover - it must fail
+        pause()
+
+        say()
+        say("3. A development CA, in minica's layout")
+        server_files = devca.minica(work, domains=["localhost"], ip_addresses=["127.0.0.1"])
+        for path in (server_files.ca_cert, server_files.ca_key, server_files.cert,
+                     server_files.key):  # fmt: skip
+            mode = os.stat(path).st_mode & 0o777
+            say(f"   wrote {os.path.relpath(path, work):<22} mode {mode:04o}")
+        say("   The client trusts minica.pem; every hook says what it sees.")
+
+        def sending(name: str | None) -> None:
+            say(f"   [server] the client hello asks for {name!r}: sending localhost/cert.pem")
+
+        serving = ServerOptions(
+            cert=server_files.cert,
+            key=server_files.key,
+            on_server_name=sending,
+        )
+        trusting = ClientOptions(ca=server_files.ca_cert, verify_connection=client_hooks)
+        if not _attempt(say, serving, trusting):
+            failures += 1  # pragma: no cover - it must succeed
+        pause()
+
+        say()
+        say("4. The right CA, the wrong name")
+        say("   The certificate is for localhost and 127.0.0.1; the client asks for liz-server.")
+        if _attempt(say, serving, ClientOptions(ca=server_files.ca_cert), "liz-server"):
+            failures += 1  # pragma: no cover - it must fail
+        pause()
+
+        say()
+        say("5. Mutual TLS: the server requires a client certificate; the client has none")
+        mutual = ServerOptions(
             cert=server_files.cert,
             key=server_files.key,
             client_auth=ClientAuth.REQUIRE_AND_VERIFY,
             client_ca=server_files.ca_cert,
+            verify_connection=server_hooks,
         )
-        client_options = ClientOptions(
-            ca=server_files.ca_cert, cert=client_files.cert, key=client_files.key
-        )
-        server = _Server(server_context(server_options))
-        try:
-            client_seen = _connect(client_context(client_options), server.port, "localhost")
-        finally:
-            server.close()
-        if "error" in server.seen:
-            say(f"   the server failed: {server.seen['error']}")
-            return 1
-        say("   the client verified the server:")
-        for key, value in client_seen["peer"].items():
-            say(f"     {key:<8} {value}")
-        say("   the server verified the client:")
-        for key, value in (server.seen["peer"] or {}).items():
-            say(f"     {key:<8} {value}")
-        say(f"   negotiated {client_seen['version']} with {client_seen['cipher']}")
-        say(f"   the client received: {client_seen['reply']!r}")
+        if _attempt(say, mutual, ClientOptions(ca=server_files.ca_cert)):
+            failures += 1  # pragma: no cover - it must fail
         pause()
 
         say()
-        say("3. Failure: a client that trusts only the public CAs (certifi)")
-        say("   -> 'certificate signed by unknown authority'")
-        _show_failure(
-            say,
-            ServerOptions(cert=server_files.cert, key=server_files.key),
-            ClientOptions(),
-            "localhost",
+        say("6. The client gets its own certificate from the same CA")
+        client_files = devca.minica(work, domains=["client.demo"])
+        say(f"   wrote {os.path.relpath(client_files.cert, work)} and"
+            f" {os.path.relpath(client_files.key, work)}")  # fmt: skip
+        identified = ClientOptions(
+            ca=server_files.ca_cert,
+            cert=client_files.cert,
+            key=client_files.key,
+            verify_connection=client_hooks,
         )
+        if not _attempt(say, mutual, identified):
+            failures += 1  # pragma: no cover - it must succeed
         pause()
 
         say()
-        say("4. Failure: the right CA, the wrong name")
-        say("   -> 'hostname mismatch'")
-        _show_failure(
-            say,
-            ServerOptions(cert=server_files.cert, key=server_files.key),
-            ClientOptions(ca=server_files.ca_cert),
-            "api.internal.example",
-        )
-        pause()
-
+        say("7. What are all these files?  securelink inspect says:")
+        for path in (server_files.ca_cert, server_files.cert):
+            say()
+            for line in str(inspect(path)).splitlines():
+                say(f"   {line}")
+        key_info = inspect(server_files.key)
         say()
-        say("5. Failure before any connection: the key file given as the certificate")
+        say(f"   {os.path.relpath(server_files.key, work)}: {key_info.objects[0].title},"
+            " mode 0600; keep it secret")  # fmt: skip
+        say()
+        say("8. And before any connection: the key file given as the certificate")
         try:
             ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
                 server_files.key, server_files.key
@@ -197,28 +286,5 @@ def run(out: TextIO, *, step: Callable[[], None] | None = None) -> int:
             say(f"   securelink says:     {type(exc).__name__}: {exc.message}")
             say(f"                        hint: {exc.hint}")
         say()
-        say("Done: every connection above ran on 127.0.0.1, and the files are removed.")
-    return 0
-
-
-def _show_failure(
-    say: Callable[[str], None],
-    server_options: ServerOptions,
-    client_options: ClientOptions,
-    hostname: str,
-) -> None:
-    server = _Server(server_context(server_options))
-    try:
-        _connect(client_context(client_options), server.port, hostname)
-    except SecureLinkError as exc:
-        raw = exc.__cause__
-        if isinstance(raw, ssl.SSLCertVerificationError):
-            say(f"   the ssl module says: {raw.verify_message} (verify code {raw.verify_code})")
-        else:  # pragma: no cover - the demo's failures are verification failures
-            say(f"   the ssl module says: {raw}")
-        say(f"   securelink says:     {type(exc).__name__}: {exc.message}")
-        say(f"                        hint: {exc.hint}")
-    else:  # pragma: no cover - the demo's failures are deterministic
-        say("   unexpectedly, the connection succeeded")
-    finally:
-        server.close()
+        say("Done: every connection ran on 127.0.0.1, and the files are removed.")
+    return 1 if failures else 0
