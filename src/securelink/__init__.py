@@ -24,7 +24,7 @@ from ._inspect import (
     PublicKeyInfo,
     inspect,
 )
-from ._options import PKCS12, ClientAuth, ClientOptions, ServerOptions, Trust
+from ._options import PKCS12, ClientAuth, ClientOptions, Identity, Profile, ServerOptions, Trust
 from ._sockets import connect, wrap_client, wrap_server
 from ._summary import CertificateSummary
 from ._translate import explain, translate_errors
@@ -74,6 +74,7 @@ __all__ = [
     "HandshakeError",
     "HandshakeMessage",
     "HostnameMismatchError",
+    "Identity",
     "Inspection",
     "KeyMismatchError",
     "KeyPasswordError",
@@ -82,6 +83,7 @@ __all__ = [
     "NothingListeningError",
     "OtherObject",
     "PrivateKeyInfo",
+    "Profile",
     "ProtocolMismatchError",
     "PublicKeyInfo",
     "RemoteError",

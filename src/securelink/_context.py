@@ -181,12 +181,25 @@ def _finish(
     # Failures anywhere this context is used are explained by these classes (see _sockets).
     ctx.sslsocket_class = SecureLinkSSLSocket
     ctx.sslobject_class = SecureLinkSSLObject
-    on_server_name = getattr(options, "on_server_name", None)
-    if options.verify_connection is not None or on_server_name is not None:
-        _hooks.register(ctx, _hooks.Hooks(options.verify_connection, on_server_name))
-        if role == "server":
-            # Records the requested name for ConnectionInfo and runs on_server_name.
-            ctx.sni_callback = _hooks.server_name_callback(on_server_name)
+    checks: list[_hooks.Check] = []
+    if isinstance(options, ServerOptions) and options.allowed_peers:
+        checks.append(("allowed_peers", _hooks.allowed_peers_check(options.allowed_peers)))
+    if isinstance(options, ClientOptions) and options.pin_public_keys:
+        checks.append(("pin_public_keys", _hooks.pin_check(options.pin_public_keys)))
+    if options.verify_connection is not None:
+        checks.append(("verify_connection", options.verify_connection))
+    if checks:
+        _hooks.register(ctx, _hooks.Hooks(tuple(checks)))
+    if isinstance(options, ServerOptions) and (
+        checks or options.on_server_name is not None or options._names
+    ):
+        # Records the requested name for ConnectionInfo, runs on_server_name, and picks the
+        # certificate for the name (Go's GetCertificate).
+        ctx.sni_callback = _hooks.server_name_callback(
+            options.on_server_name,
+            _contexts_by_name(options) if options._names else None,
+            reject_unknown=options.unknown_names == "reject",
+        )
     if options.trace is not None:
         # Opt-in only: CPython calls this for every TLS record, which halves bulk throughput.
         ctx._msg_callback = _hooks.make_tracer(options.trace)  # type: ignore[attr-defined]
@@ -198,6 +211,24 @@ def _finish(
             role=role, trusted=trusted, versions=(low, high), identity=identity
         ),
     )
+
+
+def _contexts_by_name(options: ServerOptions) -> dict[str, ssl.SSLContext]:
+    # One full context per name: the same policy, another certificate.  The handshake switches
+    # to it in the SNI callback, before the certificate is sent.
+    return {
+        name: server_context(
+            options.replace(
+                cert=identity.cert,
+                key=identity.key,
+                password=identity.password,
+                certificates_by_name=None,
+                unknown_names="default",
+            ),
+            shared=False,
+        )
+        for name, identity in options._names
+    }
 
 
 def _build_client(options: ClientOptions) -> _Entry:

@@ -82,48 +82,107 @@ _RECORD_HEADER, _INNER_CONTENT_TYPE = 256, 257  # OpenSSL pseudo content types: 
 _CHANGE_CIPHER_SPEC, _ALERT, _HANDSHAKE = 20, 21, 22
 
 
+#: A check run after verification: (its name in error messages, the callable).
+Check = tuple[str, "Callable[[ConnectionInfo], None]"]
+
+
 class Hooks:
-    """The hooks a context was built with."""
+    """The checks a context runs after verification, in order."""
 
-    __slots__ = ("__weakref__", "on_server_name", "verify_connection")
+    __slots__ = ("__weakref__", "checks")
 
-    def __init__(
-        self,
-        verify_connection: Callable[[ConnectionInfo], None] | None,
-        on_server_name: Callable[[str | None], None] | None,
-    ) -> None:
-        self.verify_connection = verify_connection
-        self.on_server_name = on_server_name
+    def __init__(self, checks: tuple[Check, ...]) -> None:
+        self.checks = checks
 
 
 _hooks: weakref.WeakKeyDictionary[ssl.SSLContext, Hooks] = weakref.WeakKeyDictionary()
 
 
 def register(ctx: ssl.SSLContext, hooks: Hooks) -> None:
-    """Remember the hooks of a context securelink built."""
+    """Remember the post-verification checks of a context securelink built."""
     _hooks[ctx] = hooks
 
 
-def verify_connection_hook(ctx: ssl.SSLContext) -> Callable[[ConnectionInfo], None] | None:
-    """The ``verify_connection`` hook of *ctx*, if it has one."""
+def verify_connection_hook(ctx: ssl.SSLContext) -> tuple[Check, ...] | None:
+    """The post-verification checks of *ctx*, if it has any."""
     hooks = _hooks.get(ctx)
-    return hooks.verify_connection if hooks is not None else None
+    return hooks.checks if hooks is not None else None
+
+
+def allowed_peers_check(patterns: tuple[str, ...]) -> Callable[[ConnectionInfo], None]:
+    """A check that accepts only peers one of whose names matches one of *patterns*."""
+    import fnmatch
+
+    def check(info: ConnectionInfo) -> None:
+        for name in info.peer_names:
+            for pattern in patterns:
+                if name == pattern or fnmatch.fnmatchcase(name, pattern):
+                    return
+        names = ", ".join(info.peer_names) or "no names"
+        raise PermissionError(f"{names} matches none of the allowed peers {list(patterns)}")
+
+    return check
+
+
+def public_key_sha256(cert: x509.Certificate) -> str:
+    """The SHA-256 of a certificate's SubjectPublicKeyInfo, as lower-case hex (its pin)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+def pin_check(pins: tuple[str, ...]) -> Callable[[ConnectionInfo], None]:
+    """A check that accepts only a peer whose leaf public key has one of the *pins*."""
+
+    def check(info: ConnectionInfo) -> None:
+        leaf = info.peer_certificate
+        digest = public_key_sha256(leaf) if leaf is not None else "(no certificate)"
+        if digest not in pins:
+            raise PermissionError(
+                f"its public key (SHA-256 {digest}) is not one of the {len(pins)} pinned keys"
+            )
+
+    return check
 
 
 def server_name_callback(
     on_server_name: Callable[[str | None], None] | None,
+    by_name: dict[str, ssl.SSLContext] | None = None,
+    reject_unknown: bool = False,
 ) -> Callable[[Any, str | None, ssl.SSLContext], int | None]:
-    """Return an ``sni_callback`` that records the requested name and runs *on_server_name*."""
+    """Return an ``sni_callback`` for securelink's server hooks and certificates by name.
+
+    It records the requested name, runs *on_server_name*, and switches to the context for that
+    name (an exact match first, then a ``*.`` wildcard of one label).
+    """
 
     def callback(conn: Any, server_name: str | None, ctx: ssl.SSLContext) -> int | None:
         # Kept on the connection for ConnectionInfo.server_name (the stdlib does not expose it).
         conn._securelink_server_name = server_name
-        if on_server_name is None:
+        if on_server_name is not None:
+            try:
+                on_server_name(server_name)
+            except Exception as exc:  # any exception means "refuse this name"
+                conn._securelink_hook_error = ("on_server_name", exc)
+                return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        if by_name is None or server_name is None:
             return None
-        try:
-            on_server_name(server_name)
-        except Exception as exc:  # any exception means "refuse this name"
-            conn._securelink_hook_error = ("on_server_name", exc)
+        name = server_name.lower().rstrip(".")
+        target = by_name.get(name)
+        if target is None and "." in name:
+            target = by_name.get("*." + name.split(".", 1)[1])
+        if target is not None:
+            conn.context = target  # the stdlib's supported way to switch certificates here
+        elif reject_unknown:
+            conn._securelink_hook_error = (
+                "unknown_names",
+                LookupError(f"it has no certificate for {server_name!r}"),
+            )
             return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
         return None
 
@@ -131,14 +190,15 @@ def server_name_callback(
 
 
 def run_verify_connection(
-    obj: Any, hook: Callable[[ConnectionInfo], None], peer: tuple[str, int] | None
+    obj: Any, checks: tuple[Check, ...], peer: tuple[str, int] | None
 ) -> None:
-    """Run *hook* on a completed handshake; raise ConnectionRejectedError if it refuses."""
+    """Run the *checks* on a completed handshake; raise ConnectionRejectedError on a refusal."""
     info = connection_info(obj, peer)
-    try:
-        hook(info)
-    except Exception as exc:
-        raise rejected(obj, "verify_connection", exc, info.peer_names, peer) from exc
+    for name, check in checks:
+        try:
+            check(info)
+        except Exception as exc:
+            raise rejected(obj, name, exc, info.peer_names, peer) from exc
 
 
 def rejected(
@@ -154,8 +214,10 @@ def rejected(
     who = f"the {other} {peer[0]} port {peer[1]}" if peer else f"the {other}"
     names = f" ({', '.join(peer_names)})" if peer_names else ""
     reason = str(exc) or type(exc).__name__
+    rule = hook if hook in {"allowed_peers", "pin_public_keys", "unknown_names"} else None
+    what = f"{rule} rule" if rule else f"{hook} hook"
     return ConnectionRejectedError(
-        f"This {role}'s {hook} hook rejected {who}{names}: {reason}",
+        f"This {role}'s {what} rejected {who}{names}: {reason}",
         hook=hook,
         hook_reason=reason,
         side="local",

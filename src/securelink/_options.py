@@ -17,7 +17,7 @@ from .errors import ConfigurationError
 # typing is not imported at run time: it would cost a tenth of `import ssl` for annotations only.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import TypeAlias
 
     from cryptography import x509
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     #: bytes, or a ``cryptography`` certificate.
     CASource: TypeAlias = str | os.PathLike[str] | bytes | x509.Certificate
 
-__all__ = ["PKCS12", "ClientAuth", "ClientOptions", "ServerOptions", "Trust"]
+__all__ = ["PKCS12", "ClientAuth", "ClientOptions", "Identity", "Profile", "ServerOptions", "Trust"]
 
 
 class Trust(enum.Enum):
@@ -48,6 +48,16 @@ class Trust(enum.Enum):
     #: The operating system's store, as OpenSSL finds it (``ssl.SSLContext.load_default_certs``).
     #: On Linux this honours the ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` environment variables.
     SYSTEM = "system"
+
+
+class Profile(enum.Enum):
+    """Mozilla's server configuration profiles (https://wiki.mozilla.org/Security/Server_Side_TLS)."""
+
+    #: TLS 1.2 and 1.3, AEAD suites with forward secrecy: for servers that serve the general
+    #: public and older clients (the default).
+    INTERMEDIATE = "intermediate"
+    #: TLS 1.3 only: for services whose clients are all current.
+    MODERN = "modern"
 
 
 class ClientAuth(enum.Enum):
@@ -98,6 +108,130 @@ class PKCS12(Frozen):
                 hint="Pass the path of the .p12/.pfx file, or its contents as bytes.",
             )
         self._set("source", source)
+
+
+class Identity(Frozen):
+    """A certificate (with its chain) and key, for :attr:`ServerOptions.certificates_by_name`.
+
+    The same forms as :attr:`ServerOptions.cert`, ``key`` and ``password``; a :class:`PKCS12`
+    bundle as ``cert`` stands alone.
+
+    Attributes:
+        cert: The certificate, leaf first, then intermediates; or a :class:`PKCS12` bundle.
+        key: Its private key (unset for a bundle).
+        password: Unlocks an encrypted key or bundle.
+    """
+
+    __slots__ = ("_cert", "cert", "key", "password")
+    _fields = ("cert", "key", "password")
+    _compare = ("_cert", "key", "password")
+    _hidden = frozenset({"cert", "key", "password"})
+
+    cert: CertificateSource | tuple[CertificateSource, ...] | PKCS12
+    key: KeySource | None
+    password: Password | None
+    _cert: tuple[object, ...]
+
+    def __init__(
+        self,
+        *,
+        cert: CertificateSource | Sequence[CertificateSource] | PKCS12,
+        key: KeySource | None = None,
+        password: Password | None = None,
+    ) -> None:
+        cert_sources = _normalise_sources(cert, "cert")
+        _check_identity(cert_sources, key, password, side="an identity", required=True)
+        self._set("_cert", cert_sources)
+        self._set("cert", cert if _is_single(cert) else cert_sources)
+        self._set("key", key)
+        self._set("password", password)
+
+
+def _check_server_names(mapping: object) -> tuple[tuple[str, Identity], ...]:
+    if mapping is None:
+        return ()
+    items = getattr(mapping, "items", None)
+    if items is None:
+        raise ConfigurationError(
+            f"certificates_by_name must be a mapping of server names to Identity, not"
+            f" {type(mapping).__name__}.",
+            field="certificates_by_name",
+            hint='Write certificates_by_name={"api.example.com": Identity(cert=..., key=...)}.',
+        )
+    out = []
+    for name, identity in items():
+        if not isinstance(name, str) or not name or name != name.strip().lower():
+            raise ConfigurationError(
+                f"certificates_by_name has the key {name!r}; names must be non-empty lower-case"
+                " DNS names.",
+                field="certificates_by_name",
+                hint="Write names in lower case, like api.example.com or *.example.com.",
+            )
+        if "*" in name and (not name.startswith("*.") or "*" in name[2:] or "." not in name[2:]):
+            raise ConfigurationError(
+                f"certificates_by_name has the pattern {name!r}; a wildcard may only be the whole"
+                " first label, as in *.example.com.",
+                field="certificates_by_name",
+                hint="Use *.example.com (it matches a.example.com, not a.b.example.com).",
+            )
+        if not isinstance(identity, Identity):
+            raise ConfigurationError(
+                f"certificates_by_name[{name!r}] must be a securelink.Identity, not"
+                f" {type(identity).__name__}.",
+                field="certificates_by_name",
+                hint="Wrap the certificate and key: Identity(cert=..., key=...).",
+            )
+        out.append((name, identity))
+    return tuple(sorted(out, key=lambda item: item[0]))
+
+
+def _check_patterns(name: str, patterns: object) -> tuple[str, ...]:
+    if patterns is None:
+        return ()
+    if _is_single(patterns):
+        raise ConfigurationError(
+            f"{name} must be a sequence, not {patterns!r}.",
+            field=name,
+            hint=f'Write {name}=("...",); a bare string would be read letter by letter.',
+        )
+    values: tuple[object, ...] = tuple(patterns)  # type: ignore[arg-type]
+    strings = tuple(v for v in values if isinstance(v, str) and v)
+    if not strings or len(strings) != len(values):
+        raise ConfigurationError(
+            f"{name} must list at least one non-empty string.",
+            field=name,
+            hint=f"Leave {name} unset to allow every verified peer.",
+        )
+    return strings
+
+
+def _check_pins(pins: object) -> tuple[str, ...]:
+    values = _check_patterns("pin_public_keys", pins)
+    out = []
+    for pin in values:
+        text = pin.strip()
+        if text.startswith("sha256/"):
+            import base64
+            import binascii
+
+            try:
+                raw = base64.b64decode(text[7:], validate=True)
+            except binascii.Error:
+                raw = b""
+        else:
+            try:
+                raw = bytes.fromhex(text.replace(":", ""))
+            except ValueError:
+                raw = b""
+        if len(raw) != 32:
+            raise ConfigurationError(
+                f"pin_public_keys has {pin!r}, which is not a SHA-256 of a public key.",
+                field="pin_public_keys",
+                hint="Give the SHA-256 of the SubjectPublicKeyInfo as 64 hex digits or as"
+                " sha256/<base64> (HPKP form); `securelink inspect` shows it as 'key SHA-256'.",
+            )
+        out.append(raw.hex())
+    return tuple(out)
 
 
 _MINIMUM = ssl.TLSVersion.TLSv1_2
@@ -333,6 +467,10 @@ class ClientOptions(Frozen):
             reason.  For pinning, allow-lists of names or SPIFFE IDs, and logging.
         trace: Called with each :class:`~securelink.HandshakeMessage` sent and received, in
             order.  For debugging and teaching: it slows every TLS record down.
+        pin_public_keys: Accept only servers whose certificate's public key has one of these
+            SHA-256 digests (of the SubjectPublicKeyInfo; 64 hex digits or ``sha256/<base64>``),
+            in addition to normal verification.  Keep a backup pin for the next key, or a
+            renewal with a new key locks the client out.  Stored as lower-case hex.
     """
 
     __slots__ = (
@@ -346,6 +484,7 @@ class ClientOptions(Frozen):
         "max_version",
         "min_version",
         "password",
+        "pin_public_keys",
         "trace",
         "verify_connection",
     )
@@ -360,6 +499,7 @@ class ClientOptions(Frozen):
         "keylog",
         "verify_connection",
         "trace",
+        "pin_public_keys",
     )
     _compare = (
         "_ca",
@@ -372,6 +512,7 @@ class ClientOptions(Frozen):
         "keylog",
         "verify_connection",
         "trace",
+        "pin_public_keys",
     )
     _hidden = frozenset({"cert", "key", "password"})
 
@@ -385,6 +526,7 @@ class ClientOptions(Frozen):
     keylog: str | os.PathLike[str] | None
     verify_connection: Callable[[ConnectionInfo], None] | None
     trace: Callable[[HandshakeMessage], None] | None
+    pin_public_keys: tuple[str, ...]
     _ca: tuple[object, ...]
     _cert: tuple[object, ...]
 
@@ -401,11 +543,13 @@ class ClientOptions(Frozen):
         keylog: str | os.PathLike[str] | None = None,
         verify_connection: Callable[[ConnectionInfo], None] | None = None,
         trace: Callable[[HandshakeMessage], None] | None = None,
+        pin_public_keys: Sequence[str] = (),
     ) -> None:
         _check_versions(min_version, max_version)
         self._set("min_version", min_version)
         self._set("max_version", max_version)
         self._set("alpn", _check_alpn(alpn))
+        self._set("pin_public_keys", _check_pins(pin_public_keys) if pin_public_keys else ())
         _check_hook("verify_connection", verify_connection)
         self._set("verify_connection", verify_connection)
         _check_hook("trace", trace)
@@ -469,13 +613,29 @@ class ServerOptions(Frozen):
             name" alert).
         trace: Called with each :class:`~securelink.HandshakeMessage` sent and received, in
             order.  For debugging and teaching: it slows every TLS record down.
+        profile: Mozilla's profile: :attr:`Profile.INTERMEDIATE` (default) or
+            :attr:`Profile.MODERN`, which makes the server TLS 1.3 only.
+        certificates_by_name: Other certificates to serve by server name (Go:
+            ``GetCertificate``/``NameToCertificate``): ``{"api.example.com": Identity(...),
+            "*.example.com": Identity(...)}``.  An exact name wins over a wildcard, which matches
+            one label.  ``cert``/``key`` serve clients that send no name.
+        unknown_names: What a client that asks for a name not listed gets: ``"default"`` (the
+            ``cert`` certificate) or ``"reject"`` (an "unrecognized name" alert).  Clients that
+            send no name always get ``cert``.
+        allowed_peers: Accept only clients whose certificate names one of these (exact DNS names,
+            IP addresses, URIs such as SPIFFE IDs, or ``fnmatch`` patterns like
+            ``spiffe://example.org/billing/*``), checked after verification.  Needs
+            ``client_auth=REQUIRE_AND_VERIFY``.
     """
 
     __slots__ = (
         "_cert",
         "_client_ca",
+        "_names",
+        "allowed_peers",
         "alpn",
         "cert",
+        "certificates_by_name",
         "client_auth",
         "client_ca",
         "key",
@@ -484,7 +644,9 @@ class ServerOptions(Frozen):
         "min_version",
         "on_server_name",
         "password",
+        "profile",
         "trace",
+        "unknown_names",
         "verify_connection",
     )
     _fields = (
@@ -500,6 +662,10 @@ class ServerOptions(Frozen):
         "verify_connection",
         "on_server_name",
         "trace",
+        "profile",
+        "certificates_by_name",
+        "unknown_names",
+        "allowed_peers",
     )
     _compare = (
         "_cert",
@@ -514,6 +680,10 @@ class ServerOptions(Frozen):
         "verify_connection",
         "on_server_name",
         "trace",
+        "profile",
+        "_names",
+        "unknown_names",
+        "allowed_peers",
     )
     _hidden = frozenset({"cert", "key", "password"})
 
@@ -529,8 +699,13 @@ class ServerOptions(Frozen):
     verify_connection: Callable[[ConnectionInfo], None] | None
     on_server_name: Callable[[str | None], None] | None
     trace: Callable[[HandshakeMessage], None] | None
+    profile: Profile
+    certificates_by_name: Mapping[str, Identity]
+    unknown_names: str
+    allowed_peers: tuple[str, ...]
     _cert: tuple[object, ...]
     _client_ca: tuple[object, ...]
+    _names: tuple[tuple[str, Identity], ...]
 
     def __init__(
         self,
@@ -547,7 +722,45 @@ class ServerOptions(Frozen):
         verify_connection: Callable[[ConnectionInfo], None] | None = None,
         on_server_name: Callable[[str | None], None] | None = None,
         trace: Callable[[HandshakeMessage], None] | None = None,
+        profile: Profile = Profile.INTERMEDIATE,
+        certificates_by_name: Mapping[str, Identity] | None = None,
+        unknown_names: str = "default",
+        allowed_peers: Sequence[str] = (),
     ) -> None:
+        if not isinstance(profile, Profile):
+            raise ConfigurationError(
+                f"profile must be a securelink.Profile member, not {profile!r}.",
+                field="profile",
+                hint="Use Profile.INTERMEDIATE (the default) or Profile.MODERN (TLS 1.3 only).",
+            )
+        self._set("profile", profile)
+        if profile is Profile.MODERN:
+            if min_version is ssl.TLSVersion.TLSv1_2 and max_version is ssl.TLSVersion.TLSv1_2:
+                raise ConfigurationError(
+                    "profile=MODERN is TLS 1.3 only, but max_version is TLS 1.2.",
+                    field="profile",
+                    hint="Drop max_version, or use Profile.INTERMEDIATE.",
+                )
+            min_version = ssl.TLSVersion.TLSv1_3  # Mozilla "modern": TLS 1.3 only
+        names = _check_server_names(certificates_by_name)
+        self._set("_names", names)
+        self._set("certificates_by_name", dict(names))
+        if unknown_names not in ("default", "reject"):
+            raise ConfigurationError(
+                f"unknown_names must be 'default' or 'reject', not {unknown_names!r}.",
+                field="unknown_names",
+                hint="'default' serves cert= to names not listed; 'reject' refuses them.",
+            )
+        self._set("unknown_names", unknown_names)
+        peers = _check_patterns("allowed_peers", allowed_peers) if allowed_peers else ()
+        if peers and client_auth is not ClientAuth.REQUIRE_AND_VERIFY:
+            raise ConfigurationError(
+                "allowed_peers needs client_auth=ClientAuth.REQUIRE_AND_VERIFY: without a"
+                " verified client certificate there is no identity to check.",
+                field="allowed_peers",
+                hint="Require client certificates, or drop allowed_peers.",
+            )
+        self._set("allowed_peers", peers)
         _check_versions(min_version, max_version)
         self._set("min_version", min_version)
         self._set("max_version", max_version)

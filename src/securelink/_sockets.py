@@ -75,9 +75,11 @@ def _chain(obj: object, verified: bool) -> list[bytes]:
 
 def _version(obj: Any) -> str | None:
     try:
-        return obj.version()  # type: ignore[no-any-return]
+        version: str | None = obj.version()
     except (ValueError, AttributeError, OSError):  # pragma: no cover - defensive
-        return None
+        version = None
+    # After the peer's EOF or alert, version() may say None; the handshake recorded it.
+    return version or getattr(obj, "_securelink_version", None)
 
 
 def _failure(obj: Any, op: str, peer: tuple[str, int] | None) -> _translate.Failure:
@@ -134,6 +136,7 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
     """The ``ssl.SSLSocket`` of securelink's contexts: explains failures, otherwise unchanged."""
 
     _securelink_io_done = False
+    _securelink_version: str | None = None
     _securelink_addr: tuple[str, int] | None = None
 
     def _securelink_peer(self) -> tuple[str, int] | None:
@@ -162,6 +165,7 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
             if new is exc:
                 raise
             raise new from new.__cause__
+        self._securelink_version = self.version()
         hook = _hooks.verify_connection_hook(self.context)
         if hook is not None:
             try:
@@ -270,6 +274,7 @@ class SecureLinkSSLObject(ssl.SSLObject):
     _sslobj: Any  # the stdlib's private _ssl._SSLSocket, set by SSLObject._create
 
     _securelink_io_done = False
+    _securelink_version: str | None = None
     #: The peer's address, when the code that created the object knows it (securelink.aio).
     securelink_peer: tuple[str, int] | None = None
 
@@ -293,6 +298,7 @@ class SecureLinkSSLObject(ssl.SSLObject):
             if new is exc:
                 raise
             raise new from new.__cause__
+        self._securelink_version = self.version()
         hook = _hooks.verify_connection_hook(self.context)
         if hook is not None:
             _hooks.run_verify_connection(self, hook, self._securelink_where())

@@ -23,7 +23,8 @@ class CertificateSummary(Frozen):
     Attributes:
         subject: The subject, in RFC 4514 form (``"CN=api.example,O=Example"``).
         issuer: The issuer, in RFC 4514 form.
-        names: The DNS names and IP addresses of its SubjectAltName, in order.
+        names: The DNS names, IP addresses and URIs (such as SPIFFE IDs) of its
+            SubjectAltName: DNS names first, then addresses, then URIs.
         common_name: The subject's Common Name, if any (informational: never matched).
         not_before: Start of validity (timezone-aware UTC).
         not_after: End of validity (timezone-aware UTC).
@@ -99,6 +100,7 @@ class CertificateSummary(Frozen):
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             names = [*san.get_values_for_type(x509.DNSName)]
             names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+            names += san.get_values_for_type(x509.UniformResourceIdentifier)
         except x509.ExtensionNotFound:
             names = []
         try:
