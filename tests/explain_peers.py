@@ -237,9 +237,15 @@ def stdlib_server_context(
     *,
     max_version: ssl.TLSVersion | None = None,
     client_ca: Path | None = None,
+    weak_keys: bool = False,
 ) -> ssl.SSLContext:
-    """A bare stdlib server context, for certificates securelink refuses to serve."""
+    """A bare stdlib server context, for certificates securelink refuses to serve.
+
+    *weak_keys* lowers OpenSSL's security level to 0, so that an RSA-1024 chain can be served.
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if weak_keys:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     ctx.load_cert_chain(files.cert, files.key)
     if max_version is not None:
         ctx.maximum_version = max_version
@@ -259,6 +265,192 @@ def stdlib_client_context(
     if identity is not None:
         ctx.load_cert_chain(identity.cert, identity.key)
     return ctx
+
+
+# ---------------------------------------------------------------------------------------------
+# Chains with one flaw each, below the test root (verification codes without a subclass)
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not cert_sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def certificate(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: Any,
+    issuer_key: Any,
+    *,
+    ca: bool,
+    basic_constraints: bool = True,
+    bc_critical: bool = True,
+    path_length: int | None = None,
+    key_usage: str | None = "ca",
+    ski: bool = True,
+    aki: bool = True,
+    aki_critical: bool = False,
+    names: tuple[str, ...] | None = None,
+    eku: tuple[x509.ObjectIdentifier, ...] | None = None,
+    extra: tuple[tuple[x509.ExtensionType, bool], ...] = (),
+) -> x509.Certificate:
+    """A certificate with exactly the extensions asked for (devca refuses to make bad ones).
+
+    *key_usage* is ``"ca"`` (keyCertSign, cRLSign), ``"leaf"`` (digitalSignature) or ``None``.
+    """
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + 30 * DAY)
+    )
+    if basic_constraints:
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=ca, path_length=path_length), critical=bc_critical
+        )
+    if key_usage is not None:
+        usage = _key_usage(cert_sign=key_usage == "ca")
+        builder = builder.add_extension(usage, critical=True)
+    if ski:
+        ski_ext = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        builder = builder.add_extension(ski_ext, critical=False)
+    if aki:
+        aki_ext = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
+        builder = builder.add_extension(aki_ext, critical=aki_critical)
+    if names is not None:
+        san = x509.SubjectAlternativeName([x509.DNSName(n) for n in names])
+        builder = builder.add_extension(san, critical=False)
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    for ext, critical in extra:
+        builder = builder.add_extension(ext, critical=critical)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def cn(name: str | None) -> x509.Name:
+    """A name with just this Common Name (``None``: an empty name)."""
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)] if name else [])
+
+
+@dataclass(frozen=True)
+class Flawed:
+    """A flawed chain, served as *files*; *culprit* is the certificate at fault."""
+
+    files: Files
+    chain: tuple[x509.Certificate, ...]
+    culprit: x509.Certificate
+
+
+#: An unknown extension, for "unhandled critical extension".
+PRIVATE_EXTENSION = x509.UnrecognizedExtension(
+    x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"
+)
+#: A SubjectAltName with no names (cryptography refuses to build an empty one).
+EMPTY_SAN = x509.UnrecognizedExtension(x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x00")
+
+
+def flawed_chain(
+    directory: Path,
+    root: devca.CertificateAuthority,
+    flaw: str,
+    *,
+    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
+    name: str = "localhost",
+) -> Flawed:
+    """*root* -> intermediate -> leaf for *name*, with the one *flaw* named; files as *flaw*.pem.
+
+    The flaws: ``inter-ca-false``, ``inter-no-basic-constraints``, ``inter-no-cert-sign``,
+    ``inter-bc-not-critical``, ``inter-no-key-usage``, ``inter-path-length-no-key-usage``,
+    ``inter-no-ski``, ``inter-no-aki``, ``leaf-no-aki``, ``inter-rsa-1024``, ``leaf-rsa-1024``,
+    ``path-length-exceeded`` (a second intermediate below one of path length 0),
+    ``inter-eku-client-only``, ``leaf-unknown-critical``, ``leaf-aki-critical``,
+    ``leaf-cert-sign``, ``inter-empty-subject``, ``leaf-empty-san``,
+    ``leaf-empty-subject``, ``leaf-bad-signature``.
+    """
+    inter_kw: dict[str, Any] = {"ca": True, "path_length": 0}
+    leaf_kw: dict[str, Any] = {"ca": False, "key_usage": "leaf", "names": (name,), "eku": (usage,)}
+    inter_key: Any = ec.generate_private_key(ec.SECP256R1())
+    leaf_key: Any = ec.generate_private_key(ec.SECP256R1())
+    inter_name = cn(f"{flaw} intermediate")
+    leaf_name = cn(name)
+    flaws: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+        "inter-ca-false": ({"ca": False, "path_length": None}, {}),
+        "inter-no-basic-constraints": ({"basic_constraints": False}, {}),
+        "inter-no-cert-sign": ({"key_usage": "leaf"}, {}),
+        "inter-bc-not-critical": ({"bc_critical": False}, {}),
+        "inter-no-key-usage": ({"key_usage": None, "path_length": None}, {}),
+        "inter-path-length-no-key-usage": ({"key_usage": None}, {}),
+        "inter-no-ski": ({"ski": False}, {}),
+        "inter-no-aki": ({"aki": False}, {}),
+        "leaf-no-aki": ({}, {"aki": False}),
+        "inter-rsa-1024": ({}, {}),
+        "leaf-rsa-1024": ({}, {}),
+        "path-length-exceeded": ({}, {}),
+        "inter-eku-client-only": ({"eku": (ExtendedKeyUsageOID.CLIENT_AUTH,)}, {}),
+        "leaf-unknown-critical": ({}, {"extra": ((PRIVATE_EXTENSION, True),)}),
+        "leaf-aki-critical": ({}, {"aki_critical": True}),
+        "leaf-cert-sign": ({}, {"key_usage": "ca"}),
+        "inter-empty-subject": ({}, {}),
+        "leaf-empty-san": ({}, {"names": None, "extra": ((EMPTY_SAN, False),)}),
+        "leaf-empty-subject": ({}, {}),
+        "leaf-bad-signature": ({}, {}),
+    }
+    more_inter, more_leaf = flaws[flaw]
+    inter_kw.update(more_inter)
+    leaf_kw.update(more_leaf)
+    if flaw == "inter-rsa-1024":
+        inter_key = pki.weak_rsa_key()
+    if flaw == "leaf-rsa-1024":
+        leaf_key = pki.weak_rsa_key()
+    if flaw == "inter-empty-subject":
+        inter_name = cn(None)
+    if flaw == "leaf-empty-subject":
+        leaf_name = cn(None)
+    inter = certificate(
+        inter_name, root.certificate.subject, inter_key, root.private_key, **inter_kw
+    )
+    cas = [inter]
+    signer, signer_key = inter, inter_key
+    if flaw == "path-length-exceeded":  # below an intermediate that allows none
+        lower_key = ec.generate_private_key(ec.SECP256R1())
+        lower = certificate(
+            cn(f"{flaw} lower intermediate"), inter.subject, lower_key, inter_key,
+            ca=True, path_length=0,
+        )  # fmt: skip
+        cas.insert(0, lower)
+        signer, signer_key = lower, lower_key
+    leaf = certificate(leaf_name, signer.subject, leaf_key, signer_key, **leaf_kw)
+    if flaw == "leaf-bad-signature":  # one bit of the signature flipped
+        der = bytearray(leaf.public_bytes(serialization.Encoding.DER))
+        der[-1] ^= 0x01
+        leaf = x509.load_der_x509_certificate(bytes(der))
+    chain = (leaf, *cas)
+    culprit = {
+        "inter-ca-false": inter,
+        "inter-no-basic-constraints": inter,
+        "inter-no-cert-sign": inter,
+        "inter-bc-not-critical": inter,
+        "inter-no-key-usage": inter,
+        "inter-path-length-no-key-usage": inter,
+        "inter-no-ski": inter,
+        "inter-no-aki": inter,
+        "inter-rsa-1024": inter,
+        "path-length-exceeded": inter,
+        "inter-eku-client-only": inter,
+    }.get(flaw, leaf)
+    return Flawed(write_identity(directory, flaw, chain, leaf_key), chain, culprit)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import pickle
+import re
 import socket
 import ssl
 import threading
@@ -56,6 +57,7 @@ from .explain_peers import (
     assert_explained,
     build_pki,
     closed_port,
+    flawed_chain,
     plaintext_handler,
     s_server,
     serve,
@@ -221,6 +223,23 @@ class TestPickle:
             assert isinstance(back, ssl.SSLError)
             assert (back.library, back.reason) == (e.library, e.reason)
 
+    def test_errno_of_the_original(self, real: dict[str, BaseException]) -> None:
+        """`e.errno` is the original's (1: an SSL error; 8: an EOF), also after pickle."""
+        kept = {}
+        for name, e in real.items():
+            cause = e.__cause__
+            if not isinstance(e, HandshakeError) or not isinstance(cause, OSError):
+                continue
+            if cause.errno is None:  # a handshake timeout has none
+                assert e.errno is None
+                continue
+            assert e.errno == cause.errno, name
+            assert pickle.loads(pickle.dumps(e)).errno == cause.errno  # noqa: S301
+            kept[name] = e.errno
+        for name in ("CertificateExpiredError", "UnknownAuthorityError", "NotTLSError",
+                     "ProtocolMismatchError", "ClientCertificateRequiredError"):  # fmt: skip
+            assert kept[name] == ssl.SSL_ERROR_SSL, name
+
     def test_facts_are_attributes(self, real: dict[str, BaseException]) -> None:
         """The rich facts (summaries, dates, durations) are there after the round trip."""
         expired = pickle.loads(pickle.dumps(real["CertificateExpiredError"]))  # noqa: S301
@@ -327,6 +346,22 @@ class TestExplain:
             == f"A certificate presented by the server 'localhost' port {port} has expired."
         )
 
+    def test_invalid_ca_without_the_chain(self, xpki: Pki, tmp_path: Path) -> None:
+        """Code 79 from a bare client: a CA at fault, but which one is not known here."""
+        bad = flawed_chain(tmp_path, xpki.ca, "inter-ca-false")
+        plain = stdlib_client_context(ca=xpki.ca_file)
+        with serve(tls_handler(stdlib_server_context(bad.files))) as (port, _):
+            raw = _stdlib_error(plain, port)
+        e = securelink.explain(raw, server_hostname="localhost", peer=(LOOPBACK, port))
+        assert type(e) is CertificateVerificationError
+        assert (e.verify_code, e.certificate, e.chain) == (79, None, ())
+        assert e.message == (
+            f"The server certificate of the server 'localhost' port {port} failed verification:"
+            " a CA certificate in its chain is not a valid CA certificate, yet it issued the"
+            " certificate below it."
+        )
+        assert "a leaf certificate cannot issue others" in e.hint
+
     def test_hostname_mismatch_without_arguments(self, xpki: Pki) -> None:
         """With nothing but the exception: the name comes from OpenSSL's message, no SAN claimed."""
         plain = stdlib_client_context(ca=xpki.ca_file)
@@ -349,8 +384,18 @@ class TestExplain:
             raw = _stdlib_error(plain, port)
         e = securelink.explain(raw, server_hostname="localhost", context=plain)
         assert type(e) is UnknownAuthorityError
-        assert e.trusted == "1 CA certificates loaded into the context"
+        assert e.trusted == "1 CA certificate loaded into the context"
         assert e.kind == "unknown-issuer"
+        # Without the chain the issuer is unknown: left out, not a placeholder.
+        assert e.issuer == ""
+        assert e.certificate is None
+        assert "unknown" not in str(e)
+        assert "''" not in str(e)
+        assert e.message == (
+            "The server certificate presented by the server 'localhost' was issued by a CA that is"
+            " not among the trusted CAs (1 CA certificate loaded into the context)."
+        )
+        assert e.hint.startswith("If its issuer is your CA, trust it")
 
     def test_urllib_error(self, xpki: Pki) -> None:
         """A URLError is unwrapped; the explanation's cause is the URLError itself."""
@@ -398,6 +443,27 @@ class TestExplain:
         assert type(e) is NothingListeningError
         assert (e.host, e.port) == (LOOPBACK, port)
         assert e.__cause__ is info.value
+
+    @pytest.mark.parametrize("name", [None, "api.example.test"])
+    def test_connection_refused_without_the_address(self, name: str | None) -> None:
+        """Without *peer* it is still NothingListeningError, and invents no host or port."""
+        port = closed_port()
+        with pytest.raises(ConnectionRefusedError) as info:
+            socket.create_connection((LOOPBACK, port), timeout=TIMEOUT)
+        e = securelink.explain(info.value, server_hostname=name)
+        assert type(e) is NothingListeningError
+        assert_explained(e, cause=ConnectionRefusedError)
+        assert isinstance(e, ConnectionRefusedError)
+        assert (e.host, e.port, e.errno) == (None, None, 111)
+        assert str(port) not in str(e)
+        assert LOOPBACK not in e.message
+        to = f" to {name!r}" if name else ""
+        assert e.message == (
+            f"The connection{to} was refused before any TLS was spoken: nothing is listening on"
+            " the address and port it was made to."
+        )
+        back = pickle.loads(pickle.dumps(e))  # noqa: S301
+        assert (type(back), back.host, back.port, back.errno) == (type(e), None, None, 111)
 
     def test_unrecognised_is_kept(self, real: dict[str, BaseException]) -> None:
         """A failure nothing recognises (a handshake timeout) becomes HandshakeError, cause kept."""
@@ -530,3 +596,57 @@ class TestTranslateErrors:
             socket.create_connection((LOOPBACK, port), timeout=TIMEOUT)
         assert type(info.value.__cause__) is ConnectionRefusedError
         assert info.value.port == port
+
+
+VERIFY_PAGE = (
+    Path(__file__).resolve().parent.parent / "docs/errors/certificate-verification-error.md"
+)
+X509_VFY_H = Path("/usr/include/openssl/x509_vfy.h")
+
+
+def _documented_codes() -> dict[int, tuple[str, str]]:
+    """The page's table of verification codes: code -> (OpenSSL name, verify_message)."""
+    rows = {}
+    for line in VERIFY_PAGE.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].isdigit():
+            rows[int(cells[0])] = (cells[1].strip("`"), cells[2])
+    return rows
+
+
+def _openssl_text(code: int) -> str | None:
+    """OpenSSL's own text for a verification code, from the libcrypto that ssl uses (Linux)."""
+    import ctypes
+
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        return None
+    paths = {line.split()[-1] for line in maps.read_text().splitlines() if "libcrypto" in line}
+    for path in paths:
+        text = ctypes.CDLL(path).X509_verify_cert_error_string
+        text.restype = ctypes.c_char_p
+        text.argtypes = [ctypes.c_long]
+        return bytes(text(code)).decode()
+    return None
+
+
+class TestVerifyCodes:
+    """The table of verification codes agrees with OpenSSL 3, the code, and its documentation."""
+
+    def test_documented_codes_are_the_explained_ones(self) -> None:
+        """Every code with its own explanation is on the page, and no other."""
+        from securelink import _translate
+
+        assert set(_documented_codes()) == set(_translate._VERIFY_TEXT)
+
+    @pytest.mark.parametrize("code", sorted(_documented_codes()))
+    def test_openssl_says_the_same(self, code: int) -> None:
+        """The page's verify_message is the text of the OpenSSL that ssl links (3.0 numbering)."""
+        name, message = _documented_codes()[code]
+        assert ssl.OPENSSL_VERSION_INFO[0] >= 3
+        text = _openssl_text(code)
+        if text is None:
+            pytest.skip("libcrypto's verification texts are not reachable here")
+        assert text == message
+        if X509_VFY_H.exists():
+            assert re.search(rf"#\s*define X509_V_ERR_{name}\s+{code}\b", X509_VFY_H.read_text())

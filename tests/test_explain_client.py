@@ -14,10 +14,16 @@ import datetime
 import http.client
 import socket
 import ssl
+import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 import securelink
 from securelink import (
@@ -35,17 +41,23 @@ from securelink import (
     UnknownAuthorityError,
 )
 
+from . import pki
 from .explain_peers import (
     DAY,
     HTTP_400,
     LOOPBACK,
+    NOW,
+    OPENSSL,
     TIMEOUT,
     TLS12,
     TLS13,
     Pki,
     assert_explained,
     build_pki,
+    certificate,
     closed_port,
+    cn,
+    flawed_chain,
     open_sockets,
     plaintext_handler,
     reset_unless_certificate,
@@ -54,7 +66,10 @@ from .explain_peers import (
     summary,
     tls_handler,
     wrap_server_handler,
+    write_identity,
 )
+
+requires_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl CLI is missing")
 
 #: The consumers a failure is provoked through.
 VIAS = ("connect", "wrap_socket", "http.client", "urllib")
@@ -131,8 +146,8 @@ class TestUnknownAuthority:
         assert e.verify_code == 20
         assert e.kind == "untrusted-root"
         assert e.issuer == root
-        assert str(xpki.ca_file) in e.trusted
-        assert "CN=explain root CA" in e.trusted
+        ours = xpki.ca.certificate.subject.rfc4514_string()
+        assert e.trusted == f"{xpki.ca_file} with {ours}"
         assert e.certificate == summary(xpki.stranger_server.certificate)
         assert e.chain == (
             summary(xpki.stranger_server.certificate),
@@ -408,6 +423,293 @@ class TestPurpose:
         assert "serverAuth" in e.hint
 
 
+#: Flawed chains: (flaw, verify_code, verify_message, what the message says of the culprit).
+CHAIN_FAULTS = [
+    ("inter-ca-false", 79, "invalid CA certificate",
+     "is not a valid CA certificate (its basicConstraints extension says CA:FALSE), yet it"
+     " issued the certificate below it"),
+    ("inter-no-basic-constraints", 79, "invalid CA certificate",
+     "is not a valid CA certificate (it has no basicConstraints extension)"),
+    ("inter-no-cert-sign", 79, "invalid CA certificate",
+     "is not a valid CA certificate (its keyUsage does not include keyCertSign)"),
+    ("inter-bc-not-critical", 89, "Basic Constraints of CA cert not marked critical",
+     "has a basicConstraints extension not marked critical"),
+    ("inter-no-key-usage", 92, "CA cert does not include key usage extension",
+     "has no keyUsage extension"),
+    ("inter-path-length-no-key-usage", 81, "Path length given without key usage keyCertSign",
+     "sets a path length (basicConstraints pathLenConstraint) without keyUsage keyCertSign"
+     " (it has no keyUsage extension at all)"),
+    ("inter-no-ski", 86, "Missing Subject Key Identifier",
+     "has no Subject Key Identifier extension"),
+    ("inter-no-aki", 85, "Missing Authority Key Identifier",
+     "has no Authority Key Identifier extension"),
+    ("leaf-no-aki", 85, "Missing Authority Key Identifier",
+     "has no Authority Key Identifier extension"),
+    ("inter-rsa-1024", 67, "CA certificate key too weak",
+     "has a key too small for OpenSSL's security level (RSA, 1024 bits)"),
+    ("leaf-rsa-1024", 66, "EE certificate key too weak",
+     "has a key too small for OpenSSL's security level (RSA, 1024 bits)"),
+    ("path-length-exceeded", 25, "path length constraint exceeded",
+     "(its path length constraint is 0, and 1 intermediate CA follows it)"),
+    ("inter-eku-client-only", 26, "unsuitable certificate purpose",
+     "is not allowed for this purpose (its extended key usage does not include serverAuth"),
+    ("leaf-unknown-critical", 34, "unhandled critical extension",
+     "has an extension marked critical that OpenSSL does not handle (1.3.6.1.4.1.55555.1)"),
+    ("leaf-aki-critical", 34, "unhandled critical extension",
+     "has an extension marked critical that OpenSSL does not handle (authorityKeyIdentifier)"),
+    ("leaf-cert-sign", 82, "Key usage keyCertSign invalid for non-CA cert",
+     "is not a CA, yet its keyUsage includes keyCertSign"),
+    ("inter-empty-subject", 83, "Issuer name empty",
+     "has an empty issuer name (the CA that issued it has an empty subject)"),
+    ("leaf-empty-san", 87, "Empty Subject Alternative Name extension",
+     "has a SubjectAltName extension with no names in it"),
+    ("leaf-empty-subject", 88, "Subject empty and Subject Alt Name extension not critical",
+     "has an empty subject and a SubjectAltName not marked critical"),
+    ("leaf-bad-signature", 7, "certificate signature failure",
+     "has a signature that does not verify"),
+]  # fmt: skip
+
+
+class TestChainFaults:
+    """Every other verification code: its OpenSSL 3 meaning, and the certificate at fault named.
+
+    A problem in a CA certificate names that CA (message, hint and ``certificate``), not the
+    leaf; one in the leaf says "it".
+    """
+
+    @pytest.mark.parametrize(
+        ("flaw", "code", "verify_message", "said"), CHAIN_FAULTS, ids=[c[0] for c in CHAIN_FAULTS]
+    )
+    def test_flawed_chain(
+        self,
+        xpki: Pki,
+        client: ssl.SSLContext,
+        tmp_path: Path,
+        flaw: str,
+        code: int,
+        verify_message: str,
+        said: str,
+    ) -> None:
+        """The code OpenSSL reports, what it means, and which certificate is to blame."""
+        bad = flawed_chain(tmp_path, xpki.ca, flaw)
+        sctx = stdlib_server_context(bad.files, weak_keys=True)
+        with serve(tls_handler(sctx)) as (port, _):
+            e = provoke("connect", client, port)
+        assert type(e) is CertificateVerificationError
+        assert_explained(
+            e,
+            cause=ssl.SSLCertVerificationError,
+            side="local",
+            role="client",
+            server_hostname="localhost",
+            port=port,
+        )
+        assert (e.verify_code, e.verify_message) == (code, verify_message)
+        assert e.certificate == summary(bad.culprit)
+        assert e.chain == tuple(summary(c) for c in bad.chain)
+        assert said in e.message
+        assert "OpenSSL reported verification error" not in e.message
+        prefix = f"The server certificate of the server 'localhost' port {port} ("
+        assert e.message.startswith(prefix)
+        if bad.culprit is bad.chain[0]:
+            assert f"failed verification: it {said.split(' (')[0]}" in e.message
+        else:
+            ca = bad.culprit.subject.rfc4514_string()
+            not_ca = flaw in ("inter-ca-false", "inter-no-basic-constraints")
+            kind = "certificate" if not_ca else "CA certificate"
+            assert f"failed verification: the {kind} {ca!r} in its chain (sent by the server)" in (
+                e.message
+            )
+            assert f"the {kind} {ca!r}" in e.hint or code == 79
+            assert "the certificate for localhost" in e.message  # the leaf, for context
+        # The reviewer's report: an invalid CA was explained as "not marked critical".
+        if code == 79:
+            assert "critical" not in e.message
+
+    def test_trusted_root_at_fault(self, client: ssl.SSLContext, tmp_path: Path) -> None:
+        """A trusted root that fails strict mode: named as one of this end's trusted CAs."""
+        root_key = ec.generate_private_key(ec.SECP256R1())
+        root = certificate(cn("no-SKI root"), cn("no-SKI root"), root_key, root_key, ca=True,
+                           aki=False, ski=False)  # fmt: skip
+        root_file = tmp_path / "no-ski-root.pem"
+        root_file.write_bytes(pki.pem(root))
+        inter_key = ec.generate_private_key(ec.SECP256R1())
+        inter = certificate(cn("good intermediate"), root.subject, inter_key, root_key, ca=True,
+                            path_length=0)  # fmt: skip
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        leaf = certificate(cn("localhost"), inter.subject, leaf_key, inter_key, ca=False,
+                           key_usage="leaf", names=("localhost",))  # fmt: skip
+        files = write_identity(tmp_path, "below-no-ski-root", (leaf, inter), leaf_key)
+        strict = securelink.client_context(ClientOptions(ca=root_file))
+        with serve(tls_handler(stdlib_server_context(files))) as (port, _):
+            e = provoke("connect", strict, port)
+        assert type(e) is CertificateVerificationError
+        assert e.verify_code == 86
+        assert e.certificate == summary(root)
+        assert (
+            "the CA certificate 'CN=no-SKI root' in its chain (one of the CAs this end trusts) has"
+            " no Subject Key Identifier extension" in e.message
+        )
+        assert e.hint == "Reissue the CA certificate 'CN=no-SKI root' with a subjectKeyIdentifier."
+
+    def test_client_chain_with_an_invalid_ca(self, xpki: Pki, tmp_path: Path) -> None:
+        """On the server, a client chain through a non-CA names that certificate."""
+        bad = flawed_chain(
+            tmp_path, xpki.ca, "inter-ca-false", usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+            name="client.test",
+        )  # fmt: skip
+        sctx = securelink.server_context(
+            xpki.server.server_options(
+                client_auth=ClientAuth.REQUIRE_AND_VERIFY, client_ca=xpki.ca.certificate
+            )
+        )
+        bare = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        bare.load_verify_locations(xpki.ca_file)
+        bare.load_cert_chain(bad.files.cert, bad.files.key)
+        with serve(tls_handler(sctx)) as (port, served):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((LOOPBACK, port), timeout=TIMEOUT) as raw,
+                bare.wrap_socket(raw, server_hostname="localhost") as tls,
+            ):
+                tls.sendall(b"ping")
+                tls.recv(1024)
+            e = served.first_error()
+        assert type(e) is CertificateVerificationError
+        assert_explained(e, cause=ssl.SSLCertVerificationError, side="local", role="server")
+        assert e.verify_code == 79
+        assert e.certificate == summary(bad.culprit)
+        inter = bad.culprit.subject.rfc4514_string()
+        assert e.message.startswith("The client certificate of the client 127.0.0.1 port ")
+        # The server keeps the chain it built, but not what the client sent: no "sent by".
+        assert f"failed verification: the certificate {inter!r} in its chain is not a valid CA" in (
+            e.message
+        )
+
+    @requires_openssl
+    def test_sha1_intermediate(self, xpki: Pki, client: ssl.SSLContext, tmp_path: Path) -> None:
+        """An intermediate signed with SHA-1 (code 68) is named, not the leaf below it."""
+        inter_key = ec.generate_private_key(ec.SECP256R1())
+        (tmp_path / "root.pem").write_bytes(xpki.ca.cert_pem)
+        (tmp_path / "root.key").write_bytes(pki.key_pem(xpki.ca.private_key))
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(cn("SHA-1 intermediate"))
+            .sign(inter_key, hashes.SHA256())
+        )
+        (tmp_path / "inter.csr").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+        (tmp_path / "inter.ext").write_text(
+            "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n"
+            "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+        )
+        subprocess.run(
+            [str(OPENSSL), "x509", "-req", "-in", "inter.csr", "-CA", "root.pem", "-CAkey",
+             "root.key", "-set_serial", "7", "-sha1", "-days", "30", "-extfile", "inter.ext",
+             "-out", "inter.pem"],
+            cwd=tmp_path, check=True, capture_output=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        inter = x509.load_pem_x509_certificate((tmp_path / "inter.pem").read_bytes())
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        leaf = certificate(cn("localhost"), inter.subject, leaf_key, inter_key, ca=False,
+                           key_usage="leaf", names=("localhost",))  # fmt: skip
+        files = write_identity(tmp_path, "below-sha1", (leaf, inter), leaf_key)
+        with serve(tls_handler(stdlib_server_context(files, weak_keys=True))) as (port, _):
+            e = provoke("connect", client, port)
+        assert type(e) is CertificateVerificationError
+        assert (e.verify_code, e.verify_message) == (68, "CA signature digest algorithm too weak")
+        assert e.certificate == summary(inter)
+        assert (
+            "the CA certificate 'CN=SHA-1 intermediate' in its chain (sent by the server) is"
+            " signed with a digest too weak for OpenSSL's security level (SHA-1)" in e.message
+        )
+        assert "SHA-256" in e.hint
+
+    @pytest.mark.parametrize("revoked", [False, True], ids=["no-crl", "revoked"])
+    def test_crl_checks(self, xpki: Pki, tmp_path: Path, revoked: bool) -> None:
+        """With CRL checking turned on: no CRL loaded (3), or the leaf revoked (23)."""
+        leaf = xpki.server.certificate
+        ctx = securelink.client_context(ClientOptions(ca=xpki.ca_file), shared=False)
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        if revoked:
+            crl = (
+                x509.CertificateRevocationListBuilder()
+                .issuer_name(xpki.inter.certificate.subject)
+                .last_update(NOW - DAY)
+                .next_update(NOW + DAY)
+                .add_revoked_certificate(
+                    x509.RevokedCertificateBuilder()
+                    .serial_number(leaf.serial_number)
+                    .revocation_date(NOW - DAY)
+                    .build()
+                )
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                        xpki.inter.private_key.public_key()
+                    ),
+                    critical=False,
+                )
+                .add_extension(x509.CRLNumber(1), critical=False)
+                .sign(xpki.inter.private_key, hashes.SHA256())
+            )
+            (tmp_path / "crl.pem").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+            ctx.load_verify_locations(cafile=tmp_path / "crl.pem")
+        sctx = securelink.server_context(xpki.server.server_options())
+        with serve(tls_handler(sctx)) as (port, _):
+            e = provoke("connect", ctx, port)
+        assert type(e) is CertificateVerificationError
+        assert e.certificate == summary(leaf)
+        if revoked:
+            assert (e.verify_code, e.verify_message) == (23, "certificate revoked")
+            assert "failed verification: it has been revoked" in e.message
+        else:
+            assert (e.verify_code, e.verify_message) == (3, "unable to get certificate CRL")
+            assert "could not be checked for revocation" in e.message
+            assert "CRL" in e.hint
+
+    @pytest.mark.parametrize("how", ["securelink-context", "stdlib-context"])
+    def test_trusted_intermediate_without_partial_chain(
+        self, xpki: Pki, tmp_path: Path, how: str
+    ) -> None:
+        """Code 2: only the intermediate is trusted, and partial chains are not accepted."""
+        inter_file = tmp_path / "inter.pem"
+        inter_file.write_bytes(pki.pem(xpki.inter.certificate))
+        if how == "securelink-context":
+            ctx = securelink.client_context(ClientOptions(ca=inter_file), shared=False)
+        else:
+            ctx = ssl.create_default_context(cafile=str(inter_file))
+        ctx.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN
+        sctx = securelink.server_context(xpki.server.server_options())
+        with serve(tls_handler(sctx)) as (port, _):
+            e = provoke("connect", ctx, port)
+        assert type(e) is UnknownAuthorityError
+        assert_explained(
+            e,
+            cause=ssl.SSLCertVerificationError,
+            side="local",
+            role="client",
+            server_hostname="localhost",
+            port=port,
+        )
+        assert (e.verify_code, e.verify_message) == (2, "unable to get issuer certificate")
+        assert e.kind == "untrusted-root"
+        assert "does not accept an intermediate CA as a trust anchor on its own" in e.message
+        assert "(VERIFY_X509_PARTIAL_CHAIN is off)" in e.message
+        assert "VERIFY_X509_PARTIAL_CHAIN" in e.hint
+        root = xpki.ca.certificate.subject.rfc4514_string()
+        if how == "securelink-context":
+            inter = xpki.inter.certificate.subject.rfc4514_string()
+            assert e.issuer == root
+            assert f"reaches the CA {inter!r}, which this end trusts" in e.message
+            assert f"the CA's issuer {root!r} is not among the trusted CAs." in e.message
+        else:  # explained from outside: the chain is not known, so neither is the issuer
+            assert e.issuer == ""
+            assert e.certificate is None
+            assert "''" not in str(e)
+            assert "reaches a CA that this end trusts (1 CA certificate loaded into the" in (
+                e.message
+            )
+
+
 class TestNotTLS:
     """A plaintext server on the port is named as such, whichever consumer connects."""
 
@@ -525,14 +827,17 @@ class TestProtocolMismatch:
         assert e.reason == "TLSV1_ALERT_PROTOCOL_VERSION"
         assert e.mismatch == "version"
         assert e.local_versions == allowed
-        assert f"this end allows only {allowed[0]}" in e.message
+        assert f"this end allows only {allowed[0]}; the peer refused it)." in e.message
+        assert (e.peer_version, e.peer_cipher) == (None, None)  # the alert says it all
         assert type(server_error) is ProtocolMismatchError
         assert_explained(server_error, cause=ssl.SSLError, side="local", role="server")
         assert server_error.reason == "UNSUPPORTED_PROTOCOL"
         assert server_error.mismatch == "version"
         assert server_error.local_versions == server_allowed
         assert server_error.peer is not None and server_error.peer[0] == LOOPBACK
-        assert f"this end allows only {server_allowed[0]}" in server_error.message
+        assert f"this end allows only {server_allowed[0]}; the peer did not offer it)." in (
+            server_error.message
+        )
 
     @pytest.mark.parametrize("via", ["connect", "http.client"])
     def test_server_offers_only_a_cbc_suite(
@@ -558,6 +863,8 @@ class TestProtocolMismatch:
         assert "no cipher suite in common" in e.message
         assert "ECDHE-ECDSA-AES128-SHA (TLSv1.2)" in e.message
         assert "AEAD" in e.hint
+        # What the diagnostic handshake learned is kept as facts, too.
+        assert (e.peer_version, e.peer_cipher) == ("TLSv1.2", "ECDHE-ECDSA-AES128-SHA")
 
     def test_client_offers_only_a_cbc_suite(self, xpki: Pki) -> None:
         """The server's side of the same mismatch: NO_SHARED_CIPHER, this end local."""

@@ -293,7 +293,12 @@ class TestCertificateFromAnUnknownCA:
             assert server_error.issuer == stranger
             assert server_error.certificate == ours
             assert server_error.chain == (ours,)
-            assert "CN=explain root CA" in server_error.trusted
+            # The client sent SNI (localhost); as documented, a server's errors never carry it.
+            assert server_error.server_hostname is None
+            assert "Always ``None`` on a server" in (securelink.HandshakeError.__doc__ or "")
+            root = xpki.ca.certificate.subject.rfc4514_string()
+            assert server_error.trusted == f"the CA certificate {root}"
+            assert f"(the CA certificate {root})" in server_error.message
             assert "client.test" in server_error.message
             assert "presented by the client 127.0.0.1 port" in server_error.message
             assert stranger in server_error.message

@@ -544,8 +544,11 @@ class TestTrustSources:
     def test_some_expired_warns(self, ca: CertificateAuthority) -> None:
         """An expired CA beside a valid one is a SecurityWarning."""
         old = CertificateAuthority(valid_for=datetime.timedelta(seconds=-1))
-        with pytest.warns(SecurityWarning, match="have expired"):
+        with pytest.warns(SecurityWarning, match="have expired") as record:
             client_context(ClientOptions(ca=(ca.certificate, old.certificate)), shared=False)
+        text = str(record[0].message)
+        assert text.startswith("Some CA certificates have expired and will not verify anything: ")
+        assert text.endswith(".")
 
     def test_empty_directory(self, tmp_path: Path) -> None:
         """An empty CA directory is refused."""

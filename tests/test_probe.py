@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from securelink import server_context
+from securelink import ClientAuth, server_context
 from securelink.__main__ import main
 from securelink.devca import CertificateAuthority, IssuedCertificate
+
+from .explain_peers import ONLY_CAFILE, OPENSSL, s_server, write_identity
+
+requires_openssl = pytest.mark.skipif(OPENSSL is None, reason="the openssl CLI is missing")
 
 TARGETS: list[tuple[str, tuple[str, int] | None]] = [
     ("example.com:443", ("example.com", 443)),
@@ -32,7 +36,20 @@ TARGETS: list[tuple[str, tuple[str, int] | None]] = [
 @pytest.fixture
 def server(server_cert: IssuedCertificate) -> Iterator[int]:
     """A TLS server on 127.0.0.1:0 that completes handshakes until the test ends."""
-    ctx = server_context(server_cert.server_options())
+    yield from _serve(server_context(server_cert.server_options()))
+
+
+@pytest.fixture
+def mtls_server(server_cert: IssuedCertificate, ca: CertificateAuthority) -> Iterator[int]:
+    """A TLS 1.3 server that requires a client certificate from the development CA."""
+    options = server_cert.server_options(
+        client_auth=ClientAuth.REQUIRE_AND_VERIFY, client_ca=ca.certificate
+    )
+    yield from _serve(server_context(options))
+
+
+def _serve(ctx: ssl.SSLContext) -> Iterator[int]:
+    """Serve TLS connections on 127.0.0.1:0 with *ctx*, one at a time, until the test ends."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
@@ -73,13 +90,23 @@ def ca_file(tmp_path: Path, ca: CertificateAuthority) -> str:
 class TestProbe:
     """The probe command reports success, failures and usage errors with distinct statuses."""
 
-    def test_success(self, server: int, ca_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_success(
+        self,
+        server: int,
+        ca_file: str,
+        ca: CertificateAuthority,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
         """A verified connection prints the version, cipher and chain, and exits 0."""
         assert main(["probe", f"localhost:{server}", "--ca", ca_file]) == 0
         out = capsys.readouterr().out
         assert f"localhost port {server} (localhost): OK" in out
         assert "version:  TLSv1.3" in out
         assert "names:    localhost, 127.0.0.1" in out
+        root = ca.certificate.subject.rfc4514_string()
+        assert f"  verified: yes, for localhost against {ca_file} with {root}\n" in out
+        assert "the chain the server presented:\n  0 leaf:" in out
+        assert "(verified)" not in out
 
     def test_unknown_authority(self, server: int, capsys: pytest.CaptureFixture[str]) -> None:
         """Against the certifi bundle, the explanation and the presented chain are printed."""
@@ -98,6 +125,52 @@ class TestProbe:
         out = capsys.readouterr().out
         assert "HostnameMismatchError:" in out
         assert "valid for localhost, 127.0.0.1, not 'api.test'" in out
+
+    def test_client_certificate_required_tls13(
+        self, mtls_server: int, ca_file: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A TLS 1.3 server refuses a client without a certificate only after the handshake."""
+        assert main(["probe", f"localhost:{mtls_server}", "--ca", ca_file]) == 1
+        out = capsys.readouterr().out
+        assert f"localhost port {mtls_server} (localhost): FAILED" in out
+        assert "ClientCertificateRequiredError:" in out
+        assert "OK" not in out
+
+    def test_client_certificate_given(
+        self,
+        mtls_server: int,
+        ca_file: str,
+        client_cert: IssuedCertificate,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """With --cert and --key the same server accepts the probe: the wait is no verdict."""
+        files = write_identity(
+            tmp_path, "client", (client_cert.certificate,), client_cert.private_key
+        )
+        args = ["--cert", str(files.cert), "--key", str(files.key)]
+        assert main(["probe", f"localhost:{mtls_server}", "--ca", ca_file, *args]) == 0
+        assert f"localhost port {mtls_server} (localhost): OK" in capsys.readouterr().out
+
+    @requires_openssl
+    def test_client_certificate_required_openssl(
+        self,
+        tmp_path: Path,
+        server_cert: IssuedCertificate,
+        ca_file: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The same against `openssl s_server -Verify 1` (TLS 1.3)."""
+        files = write_identity(
+            tmp_path, "server", (server_cert.certificate,), server_cert.private_key
+        )
+        args = ("-tls1_3", "-Verify", "1", "-verify_return_error", "-CAfile", ca_file, *ONLY_CAFILE)
+        with s_server(tmp_path, files, *args, naccept=3) as peer:
+            status = main(["probe", f"localhost:{peer.port}", "--ca", ca_file])
+        out = capsys.readouterr().out
+        assert status == 1, out
+        assert "ClientCertificateRequiredError:" in out
+        assert "mutual TLS" in out
 
     def test_nothing_listening(self, capsys: pytest.CaptureFixture[str]) -> None:
         """A closed port is reported as nothing listening."""

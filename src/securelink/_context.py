@@ -8,7 +8,7 @@ import threading
 from collections import OrderedDict
 
 from . import _hooks, _material, _translate
-from ._options import ClientAuth, ClientOptions, ServerOptions
+from ._options import ClientAuth, ClientOptions, Profile, ServerOptions
 from ._sockets import SecureLinkSSLObject, SecureLinkSSLSocket
 from ._summary import CertificateSummary
 from .errors import ConfigurationError, MaterialError
@@ -157,18 +157,59 @@ def _load_own(
     return CertificateSummary.from_certificate(identity.chain[0])
 
 
+_OBJECT_LABEL = "the x509.Certificate for "  # _material's label for an x509.Certificate
+_MEMORY_LABELS = ("the in-memory CA", "the in-memory client CA")  # ...and for bytes
+
+
 def _describe_trust(cas: _material.CASet) -> str:
+    """What *cas* trusts, in words: "ca.pem with CN=Root", "the CA certificate CN=Root"."""
     parts = []
     if cas.certifi:
         parts.append("the certifi bundle")
     if cas.system:
         parts.append("the operating system's store")
-    if cas.certificates:
-        subjects = ", ".join(_material.subject_of(c) for c in cas.certificates[:3])
-        more = f" and {len(cas.certificates) - 3} more" if len(cas.certificates) > 3 else ""
-        sources = ", ".join(cas.labels)
-        parts.append(f"{sources}: {subjects}{more}")
-    return "; ".join(parts) or "nothing"
+    subjects = [_material.subject_of(c) for c in cas.certificates]
+    # The certificates are in the order of their sources (cas.labels).  An x509.Certificate
+    # holds exactly one; when one other source remains, it holds the rest.
+    sizes = [1 if label.startswith(_OBJECT_LABEL) else 0 for label in cas.labels]
+    unknown = [i for i, size in enumerate(sizes) if not size]
+    if len(unknown) == 1:
+        sizes[unknown[0]] = len(subjects) - sum(sizes)
+    if len(unknown) > 1:
+        # Several files (a CA directory) or byte strings: their shares are not recorded.
+        files = [label for label in cas.labels if not _in_memory(label)]
+        if len(files) < len(cas.labels):
+            files.append("CA certificates given in memory")
+        parts.append(f"{', '.join(files)} with {_subjects(subjects)}")
+        return " and ".join(parts)
+    start = 0
+    memory: list[str] = []  # consecutive in-memory certificates read as one phrase
+    for label, size in zip(cas.labels, sizes, strict=True):
+        mine = subjects[start : start + size]
+        start += size
+        if _in_memory(label):
+            memory += mine
+            continue
+        if memory:
+            parts.append(_memory_phrase(memory))
+            memory = []
+        parts.append(f"{label} with {_subjects(mine)}")
+    if memory:
+        parts.append(_memory_phrase(memory))
+    return " and ".join(parts) or "nothing"
+
+
+def _in_memory(label: str) -> bool:
+    return label.startswith(_OBJECT_LABEL) or label in _MEMORY_LABELS
+
+
+def _memory_phrase(subjects: list[str]) -> str:
+    return f"the CA certificate{'s' if len(subjects) > 1 else ''} {_subjects(subjects)}"
+
+
+def _subjects(subjects: list[str]) -> str:
+    more = f" and {len(subjects) - 3} more" if len(subjects) > 3 else ""
+    return ", ".join(subjects[:3]) + more
 
 
 def _finish(
@@ -231,6 +272,18 @@ def _contexts_by_name(options: ServerOptions) -> dict[str, ssl.SSLContext]:
     }
 
 
+def _modern_groups(ctx: ssl.SSLContext) -> None:
+    # Mozilla "modern" lists X25519, P-256 and P-384; OpenSSL also offers X448 and P-521, which
+    # scanners flag.  Before Python 3.15 the stdlib can set only one group: X25519, which every
+    # TLS 1.3 client has and which clients send their key share for first (no extra round trip).
+    # Clients limited to NIST curves (FIPS builds) cannot connect; docs/profiles explains.
+    set_groups = getattr(ctx, "set_groups", None)
+    if set_groups is not None:  # pragma: no cover - Python 3.15+
+        set_groups("X25519:prime256v1:secp384r1")
+    else:
+        ctx.set_ecdh_curve("X25519")
+
+
 def _build_client(options: ClientOptions) -> _Entry:
     stamps: list[_material.FileStamp] = []
     # PROTOCOL_TLS_CLIENT: the client-only method, with verification and hostname checks on.
@@ -254,6 +307,8 @@ def _build_server(options: ServerOptions) -> _Entry:
     # PROTOCOL_TLS_SERVER: the server-only method; client settings cannot leak in.
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _harden(ctx, options.min_version, options.max_version, options.alpn)
+    if options.profile is Profile.MODERN:
+        _modern_groups(ctx)
     identity = _load_own(ctx, options, "server", stamps)
     trusted = "no client CA (client certificates are not requested)"
     if options.client_auth is not ClientAuth.NONE:

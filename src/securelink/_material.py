@@ -1025,6 +1025,6 @@ def _check_ca_expiry(result: CASet, what: str) -> None:
             hint="Replace the CA certificate with its renewed version.",
         )
     _warn.warn(
-        f"some {what} certificates have expired and will not verify anything: {listing}.",
+        f"Some {what} certificates have expired and will not verify anything: {listing}.",
         SecurityWarning,
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
+
 from ._options import ClientOptions, Trust
 from ._sockets import _chain, connect
 from ._summary import CertificateSummary
+from ._translate import facts_for
 from .errors import ConfigurationError, MaterialError, SecureLinkError
 
 TYPE_CHECKING = False
@@ -15,6 +18,8 @@ __all__ = ["parse_target", "probe"]
 
 #: Exit statuses: connected; the connection failed; the command line or the material was wrong.
 OK, FAILED, USAGE = 0, 1, 2
+#: How long to wait for the server's verdict after the handshake (TLS 1.3 servers send it then).
+VERDICT_WAIT = 1.0
 
 
 def parse_target(target: str) -> tuple[str, int]:
@@ -35,20 +40,21 @@ def parse_target(target: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _print_chain(out: TextIO, ders: list[bytes]) -> None:
+def _chain_lines(ders: list[bytes]) -> list[str]:
+    lines = []
     for depth, der in enumerate(ders):
         cert = CertificateSummary.from_der(der)
         role = "leaf" if depth == 0 else ("root" if cert.self_signed else "intermediate")
-        print(f"  {depth} {role}: {cert.subject}", file=out)
+        lines.append(f"  {depth} {role}: {cert.subject}")
         if cert.names:
-            print(f"      names:    {', '.join(cert.names)}", file=out)
-        print(f"      issuer:   {cert.issuer}", file=out)
-        print(
+            lines.append(f"      names:    {', '.join(cert.names)}")
+        lines.append(f"      issuer:   {cert.issuer}")
+        lines.append(
             f"      valid:    {cert.not_before:%Y-%m-%d %H:%M} to {cert.not_after:%Y-%m-%d %H:%M}"
-            " UTC",
-            file=out,
+            " UTC"
         )
-        print(f"      sha256:   {cert.sha256}", file=out)
+        lines.append(f"      sha256:   {cert.sha256}")
+    return lines
 
 
 def probe(
@@ -72,6 +78,12 @@ def probe(
     name = servername or host
     try:
         sock = connect(host, port, options, server_hostname=name, timeout=timeout)
+        with sock:
+            # What the connection shows is taken before the read: a close clears some of it.
+            ok, chain = _report(host, port, name, sock), _chain_lines(_chain(sock, verified=False))
+            if _await_verdict(sock):
+                ok.append("  note:     the server closed the connection right after the handshake")
+            print("\n".join([*ok, "the chain the server presented:", *chain]), file=out)
     except MaterialError as exc:
         print(f"securelink probe: {exc}", file=err)
         return USAGE
@@ -80,22 +92,40 @@ def probe(
         print(f"  {type(exc).__name__}: {exc.message}", file=out)
         if exc.hint:
             print(f"  hint: {exc.hint}", file=out)
-        chain = getattr(exc, "chain", ())
-        if chain:
+        presented = getattr(exc, "chain", ())
+        if presented:
             print("the chain the server presented:", file=out)
-            for depth, summary in enumerate(chain):
+            for depth, summary in enumerate(presented):
                 print(f"  {depth}: {summary}", file=out)
         return FAILED
     except (TimeoutError, OSError) as exc:
         print(f"{host} port {port} ({name}): FAILED", file=out)
         print(f"  {type(exc).__name__}: {exc}", file=out)
         return FAILED
-    with sock:
-        cipher = sock.cipher()
-        print(f"{host} port {port} ({name}): OK", file=out)
-        print(f"  version:  {sock.version()}", file=out)
-        print(f"  cipher:   {cipher[0] if cipher else '?'}", file=out)
-        print(f"  alpn:     {sock.selected_alpn_protocol() or '(none)'}", file=out)
-        print("the chain the server presented (verified):", file=out)
-        _print_chain(out, _chain(sock, verified=False))
     return OK
+
+
+def _await_verdict(sock: ssl.SSLSocket) -> bool:
+    """Read once, briefly: a TLS 1.3 server refuses a client only after the handshake.
+
+    A refusal is raised (as the securelink error that explains it); a server that waits for a
+    request is fine.  Returns whether the server closed the connection without a word.
+    """
+    sock.settimeout(VERDICT_WAIT)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False  # no verdict: it waits for a request, as servers do
+
+
+def _report(host: str, port: int, name: str, sock: ssl.SSLSocket) -> list[str]:
+    cipher = sock.cipher()
+    facts = facts_for(sock.context)
+    trusted = f" against {facts.trusted}" if facts is not None else ""
+    return [
+        f"{host} port {port} ({name}): OK",
+        f"  version:  {sock.version()}",
+        f"  cipher:   {cipher[0] if cipher else '(none)'}",
+        f"  alpn:     {sock.selected_alpn_protocol() or '(none)'}",
+        f"  verified: yes, for {name}{trusted}",
+    ]

@@ -24,6 +24,10 @@ import contextlib
 import contextvars
 import socket
 import ssl
+import threading
+import time
+import weakref
+from collections import OrderedDict
 
 from . import _hooks, _translate
 from .errors import SecureLinkError
@@ -375,6 +379,208 @@ def _explain_foreign(
     return _translate.explain(exc, server_hostname=server_hostname, context=ctx, peer=peer)
 
 
+# --- session resumption for connect() -------------------------------------------------------
+#
+# A session is kept per (context, host, port, server name), and only for contexts securelink
+# built: their settings are known (verification always on, no hooks that re-verify after the
+# handshake in a way a resumed session would skip), and they are documented as not to be
+# mutated.  A context from elsewhere (truststore's, or one whose settings the caller changes
+# between connections) gets full handshakes, as it would from the standard library.
+#
+# A session holds a strong reference to the context that made it (CPython's SSLSession does), so
+# a kept session pins its context, and a context that trusts the certifi bundle weighs about
+# 0.65 MiB: the cache is bounded by contexts as well as by keys, so that a program that builds
+# a new context for every connection (whose sessions can never be used again) does not pin
+# hundreds of them.  A key's context is checked by identity, so that a session is never offered
+# to another context (OpenSSL would refuse it anyway: CPython compares the SSL_CTX).
+
+#: How many (context, host, port, server name) keys keep sessions; the least recently used go.
+_SESSION_KEYS = 256
+#: How many distinct contexts the kept sessions may belong to.
+_SESSION_CONTEXTS = 16
+#: Per key: how many sessions are kept, and how many TLS 1.3 connections are watched for tickets.
+_PER_KEY = 4
+
+_SessionKey = tuple[int, str, int, str]
+
+
+class _Pending:
+    """A TLS 1.3 connection whose session tickets arrive after the handshake.
+
+    TLS 1.3 servers send their tickets after the handshake, and OpenSSL processes them on a read,
+    so the session is read later: once the socket is closed (or gone), never while it may be in
+    use by another thread, because OpenSSL replaces a connection's session without a lock when a
+    ticket arrives.  The C-level connection is kept because ``close()`` drops it.
+    """
+
+    __slots__ = ("owner", "sslobj")
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        this: Any = sock
+        self.owner = weakref.ref(sock)
+        self.sslobj: Any = this._sslobj
+
+    def finished(self) -> bool:
+        sock = self.owner()
+        return sock is None or getattr(sock, "_sslobj", None) is not self.sslobj
+
+
+class _Sessions:
+    """The sessions kept for one key, and the connections that may still bring some."""
+
+    __slots__ = ("context", "pending", "sessions", "settings")
+
+    def __init__(self, context: ssl.SSLContext, settings: tuple[object, ...]) -> None:
+        self.context = context
+        self.settings = settings
+        #: (session, single use): TLS 1.3 tickets are used once (RFC 8446, C.4); a TLS 1.2
+        #: session may be resumed again and again, as long as the server accepts it.
+        self.sessions: list[tuple[ssl.SSLSession, bool]] = []
+        self.pending: list[_Pending] = []
+
+
+_sessions: OrderedDict[_SessionKey, _Sessions] = OrderedDict()
+_session_contexts: dict[int, int] = {}  # id(context) -> how many keys of _sessions have it
+_sessions_lock = threading.Lock()
+
+
+def _drop_slot(key: _SessionKey) -> None:
+    # With _sessions_lock held.
+    if _sessions.pop(key, None) is None:
+        return
+    left = _session_contexts[key[0]] - 1
+    if left:
+        _session_contexts[key[0]] = left
+    else:
+        del _session_contexts[key[0]]
+
+
+def _add_slot(key: _SessionKey, slot: _Sessions) -> None:
+    # With _sessions_lock held; *key* is not in _sessions.  The least recently used keys go
+    # first, until both bounds hold.
+    while _sessions and (
+        len(_sessions) >= _SESSION_KEYS
+        or (key[0] not in _session_contexts and len(_session_contexts) >= _SESSION_CONTEXTS)
+    ):
+        _drop_slot(next(iter(_sessions)))
+    _sessions[key] = slot
+    _session_contexts[key[0]] = _session_contexts.get(key[0], 0) + 1
+
+
+def _session_settings(ctx: ssl.SSLContext) -> tuple[object, ...]:
+    # What a resumed session would not re-check: if a private context is changed after a
+    # session was made (verification loosened or tightened), its sessions are dropped.
+    return (
+        ctx.verify_mode,
+        ctx.check_hostname,
+        ctx.hostname_checks_common_name,
+        ctx.verify_flags,
+        ctx.options,
+        ctx.minimum_version,
+        ctx.maximum_version,
+    )
+
+
+def _usable(session: ssl.SSLSession | None, now: float) -> bool:
+    # Only sessions with a ticket: TLS 1.3 has nothing else to resume with, and with TLS 1.2 a
+    # session ID alone (a server-side session cache, servers with tickets turned off) never
+    # resumed with CPython's clients in our tests, against OpenSSL's s_server or Python's.
+    if session is None or not session.has_ticket:
+        return False
+    hint = session.ticket_lifetime_hint
+    lifetime = min(session.timeout, hint) if hint else session.timeout
+    return now < session.time + lifetime
+
+
+def _keep(slot: _Sessions, session: ssl.SSLSession, single_use: bool) -> None:
+    if single_use:
+        slot.sessions.append((session, True))
+    else:  # the latest TLS 1.2 session replaces the others (a resumed one may be renewed)
+        slot.sessions = [kept for kept in slot.sessions if kept[1]]
+        slot.sessions.append((session, False))
+    del slot.sessions[:-_PER_KEY]
+
+
+def _harvest(slot: _Sessions, now: float) -> None:
+    """Keep the ticket of the most recent watched TLS 1.3 connection that is closed.
+
+    One at a time, when one is needed: reading a session costs about 150 us.
+    """
+    for i in range(len(slot.pending) - 1, -1, -1):
+        pending = slot.pending[i]
+        if not pending.finished():
+            continue
+        del slot.pending[i]
+        try:
+            session = pending.sslobj.session
+        except (ValueError, AttributeError, OSError):  # pragma: no cover - defensive
+            continue
+        if _usable(session, now):
+            _keep(slot, session, single_use=True)
+            return
+
+
+def _take_session(
+    ctx: ssl.SSLContext, key: _SessionKey, settings: tuple[object, ...]
+) -> ssl.SSLSession | None:
+    """A session to offer for *key*, if one is kept (TLS 1.3 tickets are taken out)."""
+    now = time.time()
+    with _sessions_lock:
+        slot = _sessions.get(key)
+        if slot is None:
+            return None
+        if slot.context is not ctx or slot.settings != settings:
+            _drop_slot(key)  # a changed context (or, defensively, another at a recycled id)
+            return None
+        _sessions.move_to_end(key)
+        slot.sessions = [kept for kept in slot.sessions if _usable(kept[0], now)]
+        if not slot.sessions:
+            _harvest(slot, now)
+            if not slot.sessions:
+                return None
+        session, single_use = slot.sessions[-1]
+        if single_use:
+            slot.sessions.pop()
+        return session
+
+
+def _remember(
+    ctx: ssl.SSLContext, key: _SessionKey, settings: tuple[object, ...], sock: ssl.SSLSocket
+) -> None:
+    """Keep *sock*'s session for *key* (TLS 1.2), or watch it for tickets (TLS 1.3)."""
+    version = sock.version()
+    # Still this thread's own socket: its session can be read safely (TLS 1.2 sends tickets
+    # inside the handshake, so this is the whole session).  Reading it costs about 150 us (CPython
+    # copies it through DER, certificates included), so a resumed TLS 1.2 session, which is the
+    # one already kept, is not read again.
+    session = None
+    if version != "TLSv1.3" and not sock.session_reused:
+        session = sock.session
+    now = time.time()
+    with _sessions_lock:
+        slot = _sessions.get(key)
+        if slot is None or slot.context is not ctx or slot.settings != settings:
+            _drop_slot(key)
+            slot = _Sessions(ctx, settings)
+            _add_slot(key, slot)
+        _sessions.move_to_end(key)
+        if version == "TLSv1.3":
+            slot.pending.append(_Pending(sock))
+            del slot.pending[:-_PER_KEY]  # the oldest go unread
+        elif session is not None and _usable(session, now):
+            _keep(slot, session, single_use=False)
+
+
+def _forget_sessions(key: _SessionKey | None = None) -> None:
+    """Forget the sessions kept for *key*, or all of them."""
+    with _sessions_lock:
+        if key is None:
+            _sessions.clear()
+            _session_contexts.clear()
+        else:
+            _drop_slot(key)
+
+
 def connect(
     host: str,
     port: int,
@@ -382,8 +588,34 @@ def connect(
     *,
     server_hostname: str | None = None,
     timeout: float | None = None,
+    resume: bool = True,
 ) -> ssl.SSLSocket:
     """Connect to *host*:*port* over TLS and finish the handshake.
+
+    With a context securelink built (from :class:`~securelink.ClientOptions` here, or from
+    :func:`~securelink.client_context`), a connection to a server resumes the TLS session of an
+    earlier one: an abbreviated handshake, without the certificate exchange and its signatures.
+    Check ``sock.session_reused`` to see whether it happened.
+
+    - Sessions are kept per context, host, port and server name (the 256 most recently used
+      keys, of at most 16 contexts), and a session is never offered to another context.
+    - The server must issue session tickets, as Python's servers do by default.
+    - A TLS 1.2 session is kept from the handshake on, and is reused until it expires.
+    - A TLS 1.3 server sends its tickets after the handshake, and this end processes them when
+      it reads: a TLS 1.3 connection's ticket is taken once the socket is closed, for a later
+      ``connect()``, and each ticket is used once (RFC 8446, appendix C.4).
+    - Contexts securelink did not build always make full handshakes: securelink cannot know how
+      they verify, or whether they will be changed.
+
+    A resumed connection does not verify the server's certificate again: it relies on the
+    verification of the handshake that made the session, for the same name, within the
+    session's lifetime (set by the server).  Public-key pins and ``verify_connection`` hooks
+    still run, with the certificate the session remembers (and no chain).  Pass
+    ``resume=False`` to make every handshake a full one.
+
+    The socket has ``TCP_NODELAY`` set, as Go's and asyncio's connections do: TLS writes whole
+    records, and with Nagle's algorithm a request written right after a resumed TLS 1.2
+    handshake would wait for the server's delayed acknowledgement (about 40 ms on Linux).
 
     Args:
         host: The host name or address to connect to.
@@ -392,6 +624,8 @@ def connect(
         server_hostname: The name to verify the certificate against and send as SNI; defaults
             to *host*.
         timeout: A timeout in seconds for connecting, the handshake, and later reads and writes.
+        resume: Offer a kept session and keep this connection's (default); ignored for contexts
+            securelink did not build, which always make full handshakes.
 
     Returns:
         A connected ``ssl.SSLSocket`` whose handshake is done.
@@ -399,9 +633,19 @@ def connect(
     Raises:
         NothingListeningError: nothing accepted the TCP connection.
         HandshakeError: the TLS handshake failed (see the subclasses for the causes).
+
+    .. versionchanged:: 0.2.0
+       Sessions are resumed (the *resume* argument), and ``TCP_NODELAY`` is set.
     """
     ctx = _client_context(options_or_context)
     name = server_hostname or host
+    key: _SessionKey | None = None
+    settings: tuple[object, ...] = ()
+    session = None
+    if resume and _translate.facts_for(ctx) is not None:
+        key = (id(ctx), host, port, name)
+        settings = _session_settings(ctx)
+        session = _take_session(ctx, key, settings)
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError as exc:
@@ -411,14 +655,25 @@ def connect(
         if refused is None:  # pragma: no cover - refused with a peer always translates
             raise
         raise refused from exc
+    # As Go and asyncio do.  With Nagle's algorithm, a request written right after a resumed
+    # TLS 1.2 handshake (whose last flight is the client's) waits for the server's delayed ACK:
+    # about 40 ms on Linux, twenty times the handshake.
+    with contextlib.suppress(OSError):
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        return ctx.wrap_socket(raw, server_hostname=name)
+        sock = ctx.wrap_socket(raw, server_hostname=name, session=session)
     except BaseException as exc:
         raw.close()
+        if key is not None:
+            # Whatever failed, the next attempt starts afresh, with a full handshake.
+            _forget_sessions(key)
         new = _explain_foreign(exc, ctx, name, (host, port))
         if new is exc:
             raise
         raise new from exc
+    if key is not None:
+        _remember(ctx, key, settings, sock)
+    return sock
 
 
 def wrap_client(

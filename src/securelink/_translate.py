@@ -247,7 +247,8 @@ def _trusted(f: Failure) -> str:
             cas = f.context.get_ca_certs()
         except (ssl.SSLError, ValueError):  # pragma: no cover
             cas = []
-        return f"{len(cas)} CA certificates loaded into the context"
+        many = "s" if len(cas) != 1 else ""
+        return f"{len(cas)} CA certificate{many} loaded into the context"
     return "the CAs this end was configured with"
 
 
@@ -257,80 +258,411 @@ def _cert_label(f: Failure) -> str:
 
 # --- verification failures -------------------------------------------------------------------
 
-_VERIFY_TEXT: dict[int, tuple[str, str]] = {
-    # code: (what it means, what to do)
-    2: (
-        "the issuer of a certificate in the chain could not be found",
-        "Trust the root CA of the chain, or have the peer send its complete chain.",
+# The verification codes without a subclass of their own, numbered as in OpenSSL 3.0's
+# x509_vfy.h (X509_V_ERR_*; 1.1.1 numbered some of them differently).  Each names which
+# certificate the code blames: the "leaf", a "ca" certificate in the chain, or "any" of them; the
+# explanation names the first certificate of the chain that has the problem (see _at_fault).  In
+# the texts, {it} is that certificate in the hint ("the certificate", "the CA certificate 'CN=x'").
+# Codes 2, 18, 19, 20 and 21 are UnknownAuthorityError's, 9 and 10 the validity errors', 62 and
+# 64 HostnameMismatchError's.
+_VERIFY_TEXT: dict[int, tuple[str, str, str]] = {
+    # code: (blame, what is wrong with the certificate, what to do)
+    3: (  # UNABLE_TO_GET_CRL
+        "any",
+        "could not be checked for revocation (CRL checking is on, and no certificate revocation"
+        " list from its issuer is loaded)",
+        "Load the issuer's CRL into the context (load_verify_locations), or stop requiring CRL"
+        " checks (verify_flags).",
     ),
-    3: (
-        "a certificate revocation list (CRL) was required but none is available",
-        "Provide the CRL, or do not require CRL checks.",
+    4: (  # UNABLE_TO_DECRYPT_CERT_SIGNATURE
+        "any",
+        "has a signature that cannot be decrypted with its issuer's public key (it is damaged)",
+        "Replace {it} with an intact copy, or reissue it from its CA.",
     ),
-    4: (
-        "a certificate's signature could not be decrypted",
-        "The certificate is damaged; reissue it.",
+    7: (  # CERT_SIGNATURE_FAILURE
+        "any",
+        "has a signature that does not verify (it was not signed by the key of the CA it names"
+        " as its issuer, or it was altered after signing)",
+        "Replace {it} with an intact copy; if its CA was recreated with a new key under the same"
+        " name, reissue it from that CA.",
     ),
-    7: (
-        "a certificate's signature does not verify: it was not signed by the issuer it names",
-        "The certificate or chain is corrupt or forged; reissue it from the right CA.",
+    23: (  # CERT_REVOKED
+        "any",
+        "has been revoked (its issuer's certificate revocation list lists it)",
+        "The peer must replace the revoked certificate with a newly issued one.",
     ),
-    23: ("a certificate in the chain has been revoked", "Reissue the revoked certificate."),
-    24: (
-        "a certificate in the chain acts as a CA but is not a valid CA certificate",
-        "The issuing certificate needs basicConstraints CA:TRUE; issue leaves from a real CA.",
+    24: (  # NO_ISSUER_PUBLIC_KEY
+        "ca",
+        "has no public key that OpenSSL can use, so the certificates it issued cannot be checked",
+        "Reissue {it} with an ECDSA or RSA key.",
     ),
-    25: (
-        "the chain is longer than a CA's path length constraint allows",
-        "Issue the certificate from a CA higher up, or reissue the intermediate with a larger"
-        " path length.",
+    25: (  # PATH_LENGTH_EXCEEDED
+        "ca",
+        "allows fewer intermediate CAs below it than the chain has{detail}",
+        "Issue the certificate from a CA higher up, or reissue {it} with a larger path length.",
     ),
-    26: (
-        "a certificate is not allowed for this purpose (its extended key usage lacks"
-        " serverAuth for a server, or clientAuth for a client)",
-        "Reissue the certificate with the right extended key usage (serverAuth for servers,"
-        " clientAuth for clients).",
+    26: (  # INVALID_PURPOSE
+        "any",
+        "is not allowed for this purpose{detail}",
+        "Reissue {it} with {purpose} in its extended key usage.",
     ),
-    66: (
-        "a certificate's key is too small for OpenSSL's security level (RSA under 2048 bits)",
-        "Reissue it with an ECDSA P-256 or RSA-2048 (or larger) key.",
+    34: (  # UNHANDLED_CRITICAL_EXTENSION
+        "any",
+        "has an extension marked critical that OpenSSL does not handle{detail}, and a"
+        " certificate with a critical extension the verifier does not understand must be refused"
+        " (RFC 5280)",
+        "Reissue {it} without that extension, or with it not marked critical (RFC 5280 forbids"
+        " marking the key identifiers critical).",
     ),
-    67: (
-        "a CA certificate's key is too small for OpenSSL's security level",
-        "Replace the CA with one that uses an ECDSA P-256 or RSA-2048 (or larger) key.",
+    66: (  # EE_KEY_TOO_SMALL
+        "leaf",
+        "has a key too small for OpenSSL's security level{detail}",
+        "Reissue {it} with an ECDSA P-256 or RSA-2048 (or larger) key.",
     ),
-    68: (
-        "a certificate is signed with a digest that is too weak (SHA-1 or MD5)",
-        "Reissue it with a SHA-256 signature.",
+    67: (  # CA_KEY_TOO_SMALL
+        "ca",
+        "has a key too small for OpenSSL's security level{detail}",
+        "Replace {it} with a CA that has an ECDSA P-256 or RSA-2048 (or larger) key, and reissue"
+        " the certificates below it.",
     ),
-    79: (
-        "a CA certificate is not marked critical or lacks required fields (RFC 5280 strict mode)",
-        "Reissue the CA with basicConstraints marked critical and keyUsage set.",
+    68: (  # CA_MD_TOO_WEAK
+        "any",
+        "is signed with a digest too weak for OpenSSL's security level{detail}",
+        "Reissue {it} with a SHA-256 signature.",
     ),
-    83: (
-        "a certificate has a missing or malformed extension required in strict mode",
-        "Reissue it with standard extensions (subject and authority key identifiers, key usage).",
+    79: (  # INVALID_CA
+        "ca",
+        "is not a valid CA certificate{detail}, yet it issued the certificate below it",
+        "Issue certificates only from a CA certificate (basicConstraints CA:TRUE, keyUsage"
+        " keyCertSign), such as one made by securelink.devca or minica: a leaf certificate cannot"
+        " issue others.",
     ),
-    85: (
-        "a certificate lacks the Authority Key Identifier extension, which strict mode requires"
+    81: (  # PATHLEN_WITHOUT_KU_KEY_CERT_SIGN
+        "ca",
+        "sets a path length (basicConstraints pathLenConstraint) without keyUsage"
+        " keyCertSign{detail}, which strict mode (RFC 5280) refuses",
+        "Reissue {it} with keyUsage keyCertSign and cRLSign, marked critical.",
+    ),
+    82: (  # KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA
+        "any",
+        "is not a CA, yet its keyUsage includes keyCertSign, which strict mode (RFC 5280) refuses",
+        "Reissue {it} without keyCertSign in its keyUsage (a leaf needs digitalSignature, and"
+        " keyEncipherment for an RSA key).",
+    ),
+    83: (  # ISSUER_NAME_EMPTY
+        "any",
+        "has an empty issuer name (the CA that issued it has an empty subject), which strict"
+        " mode (RFC 5280) refuses",
+        "Reissue the CA with a subject name (at least a Common Name), then reissue the"
+        " certificates below it.",
+    ),
+    85: (  # MISSING_AUTHORITY_KEY_IDENTIFIER
+        "any",
+        "has no Authority Key Identifier extension, which strict mode (RFC 5280) requires"
         " (Python 3.13 turns strict mode on by default)",
-        "Reissue it with an authorityKeyIdentifier (every modern CA, and securelink.devca, adds"
+        "Reissue {it} with an authorityKeyIdentifier (every modern CA, and securelink.devca, adds"
         " one).",
     ),
-    86: (
-        "a CA certificate lacks the Subject Key Identifier extension, which strict mode requires",
-        "Reissue the CA with a subjectKeyIdentifier.",
+    86: (  # MISSING_SUBJECT_KEY_IDENTIFIER
+        "ca",
+        "has no Subject Key Identifier extension, which strict mode (RFC 5280) requires of a CA",
+        "Reissue {it} with a subjectKeyIdentifier.",
     ),
-    89: (
-        "a CA certificate's basicConstraints extension is not marked critical, which strict mode"
-        " requires",
-        "Reissue the CA with basicConstraints marked critical.",
+    87: (  # EMPTY_SUBJECT_ALT_NAME
+        "any",
+        "has a SubjectAltName extension with no names in it, which strict mode (RFC 5280) refuses",
+        "Reissue {it} with the names it is for in its SubjectAltName.",
     ),
-    92: (
-        "a CA certificate lacks the keyUsage extension, which strict mode requires",
-        "Reissue the CA with keyUsage keyCertSign (and cRLSign).",
+    88: (  # EMPTY_SUBJECT_SAN_NOT_CRITICAL
+        "any",
+        "has an empty subject and a SubjectAltName not marked critical, which strict mode"
+        " (RFC 5280) refuses (without a subject, the SubjectAltName must be critical)",
+        "Reissue {it} with a subject (a Common Name), or with its SubjectAltName marked critical.",
+    ),
+    89: (  # CA_BCONS_NOT_CRITICAL
+        "ca",
+        "has a basicConstraints extension not marked critical, which strict mode (RFC 5280)"
+        " requires of a CA",
+        "Reissue {it} with basicConstraints marked critical.",
+    ),
+    92: (  # CA_CERT_MISSING_KEY_USAGE
+        "ca",
+        "has no keyUsage extension, which strict mode (RFC 5280) requires of a CA",
+        "Reissue {it} with keyUsage keyCertSign and cRLSign, marked critical.",
     ),
 }
+
+# The extensions OpenSSL 3.0 handles (X509_supported_extension); any other one marked critical
+# fails verification with code 34.
+_HANDLED_EXTENSIONS = frozenset(
+    {
+        "2.16.840.1.113730.1.1",  # netscape-cert-type
+        "2.5.29.15",  # keyUsage
+        "2.5.29.17",  # subjectAltName
+        "2.5.29.19",  # basicConstraints
+        "2.5.29.32",  # certificatePolicies
+        "2.5.29.31",  # cRLDistributionPoints
+        "2.5.29.37",  # extendedKeyUsage
+        "1.3.6.1.5.5.7.1.7",  # sbgp-ipAddrBlock
+        "1.3.6.1.5.5.7.1.8",  # sbgp-autonomousSysNum
+        "1.3.6.1.5.5.7.48.1.5",  # OCSP noCheck
+        "2.5.29.36",  # policyConstraints
+        "1.3.6.1.5.5.7.1.14",  # proxyCertInfo
+        "2.5.29.30",  # nameConstraints
+        "2.5.29.33",  # policyMappings
+        "2.5.29.54",  # inhibitAnyPolicy
+    }
+)
+
+
+class _Cert:
+    """One certificate of the chain, for finding the one at fault."""
+
+    __slots__ = ("anchor", "cert", "der", "index")
+
+    def __init__(self, cert: Any, der: bytes, index: int, anchor: bool) -> None:
+        self.cert = cert  # a cryptography x509.Certificate
+        self.der = der
+        self.index = index  # 0: the leaf
+        self.anchor = anchor  # the trust anchor that ends the chain: nothing checks its signature
+
+    def ext(self, kind: Any) -> Any:
+        from cryptography import x509
+
+        try:
+            return self.cert.extensions.get_extension_for_class(kind)
+        except (x509.ExtensionNotFound, ValueError):  # absent, or malformed (also "absent")
+            return None
+
+    def is_ca(self) -> bool:
+        from cryptography import x509
+
+        bc = self.ext(x509.BasicConstraints)
+        return bool(bc is not None and bc.value.ca)
+
+
+def _parse_chain(ders: list[bytes], *, built: bool) -> list[_Cert]:
+    from cryptography import x509
+
+    out: list[_Cert] = []
+    for i, der in enumerate(ders):
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:  # pragma: no cover - OpenSSL accepted it, so it parses
+            return out
+        # In the chain OpenSSL built, the last certificate is the trust anchor; in the chain the
+        # peer sent, only a self-signed one can be.
+        anchor = i == len(ders) - 1 if built else cert.issuer == cert.subject
+        out.append(_Cert(cert, der, i, anchor))
+    return out
+
+
+def _key_text(c: _Cert) -> str:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    try:
+        key = c.cert.public_key()
+    except (ValueError, TypeError):  # an algorithm cryptography does not know
+        return ""
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA, {key.key_size} bits"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA, {key.key_size} bits"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {key.curve.name}, {key.key_size} bits"
+    return ""
+
+
+def _small_key(c: _Cert) -> str | None:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    try:
+        key = c.cert.public_key()
+    except (ValueError, TypeError):
+        return None
+    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
+        small = key.key_size < 2048
+    else:
+        small = isinstance(key, ec.EllipticCurvePublicKey) and key.key_size < 224
+    return _key_text(c) if small else None
+
+
+def _weak_digest(c: _Cert) -> str | None:
+    if c.anchor:
+        return None  # a trust anchor's own signature is not checked
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:
+        algorithm = c.cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:  # not a digest this test knows of
+        return None
+    name = getattr(algorithm, "name", "")
+    return {"sha1": "SHA-1", "md5": "MD5", "md4": "MD4", "md2": "MD2"}.get(name)
+
+
+def _not_a_ca(c: _Cert) -> str | None:
+    from cryptography import x509
+
+    if c.index == 0:
+        return None
+    bc = c.ext(x509.BasicConstraints)
+    if bc is None:
+        if c.cert.version == x509.Version.v1 and c.cert.issuer == c.cert.subject:
+            return None  # OpenSSL accepts a self-signed version 1 certificate as a CA
+        return "it has no basicConstraints extension"
+    if not bc.value.ca:
+        return "its basicConstraints extension says CA:FALSE"
+    ku = c.ext(x509.KeyUsage)
+    if ku is not None and not ku.value.key_cert_sign:
+        return "its keyUsage does not include keyCertSign"
+    return None
+
+
+def _path_too_long(c: _Cert) -> str | None:
+    from cryptography import x509
+
+    bc = c.ext(x509.BasicConstraints)
+    if c.index < 2 or bc is None or not bc.value.ca or bc.value.path_length is None:
+        return None
+    below = c.index - 1  # the intermediate CAs between it and the leaf
+    if below <= bc.value.path_length:
+        return None
+    many = "s follow" if below != 1 else " follows"
+    limit = bc.value.path_length
+    return f"its path length constraint is {limit}, and {below} intermediate CA{many} it"
+
+
+def _wrong_purpose(c: _Cert, f: Failure) -> str | None:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    purpose, oid, whose = (
+        ("clientAuth", ExtendedKeyUsageOID.CLIENT_AUTH, "a client's")
+        if f.role == "server"
+        else ("serverAuth", ExtendedKeyUsageOID.SERVER_AUTH, "a server's")
+    )
+    eku = c.ext(x509.ExtendedKeyUsage)
+    usages = list(eku.value) if eku is not None else None
+    if (
+        usages is not None
+        and oid not in usages
+        and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in usages
+    ):
+        return f"its extended key usage does not include {purpose}, which {whose} certificate needs"
+    ku = c.ext(x509.KeyUsage)
+    if c.index == 0 and ku is not None:
+        v = ku.value
+        if not (v.digital_signature or v.key_encipherment or v.key_agreement):
+            return (
+                "its keyUsage allows none of digitalSignature, keyEncipherment and"
+                " keyAgreement, which a TLS certificate needs"
+            )
+    return None
+
+
+def _critical_unknown(c: _Cert) -> str | None:
+    try:
+        extensions = list(c.cert.extensions)
+    except ValueError:
+        return None
+    names = []
+    for ext in extensions:
+        dotted = ext.oid.dotted_string
+        if ext.critical and dotted not in _HANDLED_EXTENSIONS:
+            name = getattr(ext.oid, "_name", "")
+            names.append(name if name and name != "Unknown OID" else dotted)
+    return ", ".join(names) if names else None
+
+
+def _bad_signature(c: _Cert, chain: list[_Cert]) -> str | None:
+    if c.anchor or c.index + 1 >= len(chain):
+        return None
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
+    try:
+        c.cert.verify_directly_issued_by(chain[c.index + 1].cert)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return ""  # not signed by that issuer's key, or names or key types that do not match
+    return None
+
+
+def _at_fault_test(code: int, c: _Cert, chain: list[_Cert], f: Failure) -> str | None:
+    """Whether *c* has the problem *code* names: a detail ("" for none), or None."""
+    from cryptography import x509
+
+    if code in (4, 7):
+        return _bad_signature(c, chain)
+    if code == 24:
+        try:
+            c.cert.public_key()
+        except (ValueError, TypeError):
+            return "" if c.index else None
+        return None
+    if code == 25:
+        return _path_too_long(c)
+    if code == 26:
+        return _wrong_purpose(c, f)
+    if code == 34:
+        return _critical_unknown(c)
+    if code == 66:
+        return _small_key(c) if c.index == 0 else None
+    if code == 67:
+        return _small_key(c) if c.index else None
+    if code == 68:
+        return _weak_digest(c)
+    if code == 79:
+        return _not_a_ca(c)
+    ku = c.ext(x509.KeyUsage)
+    bc = c.ext(x509.BasicConstraints)
+    if code == 81:
+        cert_sign = ku is not None and ku.value.key_cert_sign
+        if bc is None or bc.value.path_length is None or cert_sign:
+            return None
+        return "it has no keyUsage extension at all" if ku is None else ""
+    if code == 82:
+        return "" if not c.is_ca() and ku is not None and ku.value.key_cert_sign else None
+    if code == 83:
+        return "" if len(c.cert.issuer) == 0 else None
+    if code == 85:
+        aki = c.ext(x509.AuthorityKeyIdentifier)
+        return "" if not c.anchor and aki is None and c.cert.version == x509.Version.v3 else None
+    if code == 86:
+        return "" if c.is_ca() and c.ext(x509.SubjectKeyIdentifier) is None else None
+    san = c.ext(x509.SubjectAlternativeName)
+    if code == 87:
+        return "" if san is not None and len(san.value) == 0 else None
+    if code == 88:
+        return "" if len(c.cert.subject) == 0 and san is not None and not san.critical else None
+    if code == 89:
+        return "" if bc is not None and bc.value.ca and not bc.critical else None
+    if code == 92:
+        return "" if c.is_ca() and ku is None else None
+    return None
+
+
+def _at_fault(code: int, blame: str, f: Failure) -> tuple[_Cert | None, str]:
+    """The first certificate of the chain that has the problem *code* names, and a detail.
+
+    The chain OpenSSL built (leaf first, up to the trust anchor) is searched first, then the one
+    the peer sent.  When no certificate shows the problem, the leaf is named for the codes that
+    blame it, and the first CA for those that blame a CA.
+    """
+    chains = []
+    if f.verified:
+        chains.append(_parse_chain(f.verified, built=True))
+    if f.chain:
+        chains.append(_parse_chain(f.chain, built=False))
+    for chain in chains:
+        for c in chain:
+            if blame == "ca" and c.index == 0:
+                continue
+            detail = _at_fault_test(code, c, chain, f)
+            if detail is not None:
+                return c, detail
+    if blame == "ca":
+        longer = next((chain for chain in chains if len(chain) > 1), None)
+        return (longer[1] if longer else None), ""
+    return (chains[0][0] if chains and chains[0] else None), ""
 
 
 def _quoted(message: str) -> str | None:
@@ -356,33 +688,32 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
     where = _where(f)
     which = _cert_label(f)
     if code in (62, 64):
-        expected = f.server_hostname or _quoted(message) or "?"
+        expected = f.server_hostname or _quoted(message) or ""  # "": not known here
         presented = leaf.names if leaf else ()
         cn = leaf.common_name if leaf else None
+        wanted = repr(expected) if expected else "the name this end asked for"
         if leaf is None:  # explain() without the connection: the names are unknown here
-            text = f"the {which} of {where} is not valid for {expected!r}."
+            text = f"the {which} of {where} is not valid for {wanted}."
         elif presented:
-            text = f"the {which} of {where} is valid for {', '.join(presented)}, not {expected!r}."
+            text = f"the {which} of {where} is valid for {', '.join(presented)}, not {wanted}."
         elif cn:
             text = (
                 f"the {which} of {where} has no SubjectAltName, only the Common Name {cn!r};"
                 f" Common Names are not checked (RFC 6125, as in browsers and Go: they are"
-                f" ambiguous and were deprecated in 2000), so it is not valid for {expected!r}."
+                f" ambiguous and were deprecated in 2000), so it is not valid for {wanted}."
             )
         else:
-            text = (
-                f"the {which} of {where} names no host at all, so it is not valid for {expected!r}."
-            )
+            text = f"the {which} of {where} names no host at all, so it is not valid for {wanted}."
         hint = (
             "Connect with a name the certificate holds, or reissue it with"
-            f" {expected!r} as a SubjectAltName."
+            f" {wanted} as a SubjectAltName."
         )
         if not presented and cn:
             hint = f"Reissue the certificate with {cn!r} as a SubjectAltName (DNS or IP)."
         if presented and code == 64:
             hint = (
                 f"Connect by a name the certificate holds, or reissue it with the IP address"
-                f" {expected} as an IP SubjectAltName."
+                f" {expected or 'this end asked for'} as an IP SubjectAltName."
             )
         return E.HostnameMismatchError(
             text,
@@ -439,20 +770,57 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
         )
     if code in (2, 18, 19, 20, 21):  # the chain does not reach a trusted CA
         return _unknown_authority(exc, f, chain, base)
-    meaning, fix = _VERIFY_TEXT.get(
-        code,
-        (
-            f"OpenSSL reported verification error {code} ({message})",
-            "Inspect the chain with `openssl s_client -showcerts` and fix the certificate.",
-        ),
-    )
-    subject = f" ({leaf.describe()})" if leaf else ""
+    about = f" ({leaf.describe()})" if leaf else ""
+    entry = _VERIFY_TEXT.get(code)
+    if entry is None:
+        return E.CertificateVerificationError(
+            f"the {which} of {where}{about} failed verification: OpenSSL reported verification"
+            f" error {code} ({message or 'without a text'}).",
+            certificate=leaf,
+            hint="Inspect the chain with `openssl s_client -showcerts` and fix the certificate.",
+            **base,
+        )
+    blame, problem, fix = entry
+    culprit, detail = _at_fault(code, blame, f)
+    purpose = "clientAuth" if f.role == "server" else "serverAuth"
+    if not detail and code == 26:
+        whose = "a client's" if f.role == "server" else "a server's"
+        detail = f"{whose} certificate needs {purpose} in its extended key usage, or none at all"
+    problem = problem.replace("{detail}", f" ({detail})" if detail else "")
+    bad = _summaries([culprit.der])[0] if culprit is not None else None
+    if culprit is None or bad is None:
+        subject = "a CA certificate in its chain" if blame == "ca" else "a certificate in its chain"
+        it = "that CA certificate" if blame == "ca" else "the certificate"
+    elif culprit.index == 0:
+        subject, it = "it", "the certificate"
+        about = f" ({bad.describe()})"
+    else:
+        kind = "CA certificate" if culprit.is_ca() else "certificate"
+        origin = _origin(culprit.der, f)
+        subject = f"the {kind} {bad.subject!r} in its chain{origin}"
+        it = f"the {kind} {bad.subject!r}"
+    if code == 26 and culprit is not None and culprit.index:
+        fix = (
+            "Reissue {it} with {purpose} in its extended key usage, or with none at all (a CA's"
+            " extended key usage limits every certificate below it)."
+        )
     return E.CertificateVerificationError(
-        f"the {which} of {where}{subject} failed verification: {meaning}.",
-        certificate=leaf,
-        hint=fix,
+        f"the {which} of {where}{about} failed verification: {subject} {problem}.",
+        certificate=bad,
+        hint=fix.replace("{it}", it).replace("{purpose}", purpose),
         **base,
     )
+
+
+def _origin(der: bytes, f: Failure) -> str:
+    """Where a CA certificate of the chain came from, when that is known, in parentheses."""
+    if der in f.chain:
+        return f" (sent by the {'client' if f.role == 'server' else 'server'})"
+    try:
+        trusted = f.context.get_ca_certs(binary_form=True) if f.context is not None else []
+    except (ssl.SSLError, ValueError):  # pragma: no cover - defensive
+        trusted = []
+    return " (one of the CAs this end trusts)" if der in trusted else ""
 
 
 def _unknown_authority(
@@ -467,11 +835,50 @@ def _unknown_authority(
     trusted = _trusted(f)
     leaf = chain[0] if chain else None
     last = chain[-1] if chain else None
-    if code == 18 or (leaf is not None and leaf.self_signed and len(chain) == 1):
+    built = _summaries(f.verified)
+    # Without the chain (explain() on a foreign exception) the issuer is not known: it is left
+    # out of the text, and `issuer` is "".
+    if code == 2:
+        # Part of the chain came from this end's trusted CAs, but the issuer of the last of them
+        # is nowhere: an intermediate trusted on its own, which needs VERIFY_X509_PARTIAL_CHAIN.
+        kind = "untrusted-root"
+        top = built[-1] if built else None
+        issuer = top.issuer if top is not None else ""
+        flags = f.context.verify_flags if f.context is not None else None
+        off = (
+            " (VERIFY_X509_PARTIAL_CHAIN is off)"
+            if flags is not None and not flags & ssl.VERIFY_X509_PARTIAL_CHAIN
+            else ""
+        )
+        if top is not None:
+            text = (
+                f"the {which} chain presented by {where} reaches the CA {top.subject!r}, which"
+                " this end trusts, but this end does not accept an intermediate CA as a trust"
+                f" anchor on its own{off}, and the CA's issuer {issuer!r} is not among the trusted"
+                " CAs."
+            )
+            hint = (
+                f"Trust the root CA {issuer!r} as well, or set ssl.VERIFY_X509_PARTIAL_CHAIN in"
+                " the context's verify_flags (securelink's contexts and Python 3.13's default"
+                " context do) so that a trusted intermediate CA is enough."
+            )
+        else:
+            text = (
+                f"the {which} chain presented by {where} reaches a CA that this end trusts"
+                f" ({trusted}), but this end does not accept an intermediate CA as a trust anchor"
+                f" on its own{off}, and that CA's issuer is not among the trusted CAs."
+            )
+            hint = (
+                "Trust the root CA above the intermediate as well, or set"
+                " ssl.VERIFY_X509_PARTIAL_CHAIN in the context's verify_flags (securelink's"
+                " contexts and Python 3.13's default context do) so that a trusted intermediate"
+                " CA is enough."
+            )
+    elif code == 18 or (leaf is not None and leaf.self_signed and len(chain) == 1):
         kind = "self-signed"
-        issuer = leaf.subject if leaf else "(unknown)"
+        issuer = leaf.subject if leaf else ""
         text = (
-            f"{leaf.describe() if leaf else 'the certificate'} presented by {where} is"
+            f"{leaf.describe() if leaf else f'the {which}'} presented by {where} is"
             " self-signed: it vouches for itself, and it is not among the trusted CAs"
             f" ({trusted})."
         )
@@ -482,12 +889,16 @@ def _unknown_authority(
         )
     elif code == 19 or (last is not None and last.self_signed):
         kind = "untrusted-root"
-        issuer = last.subject if last else "(unknown)"
+        issuer = last.subject if last else ""
+        root = f"the root {issuer!r}" if issuer else "a root CA"
         text = (
-            f"the {which} chain presented by {where} ends at the root {issuer!r}, which is not"
-            f" among the trusted CAs ({trusted})."
+            f"the {which} chain presented by {where} ends at {root}, which is not among the"
+            f" trusted CAs ({trusted})."
         )
-        hint = f"Trust that root CA ({issuer}) if it is yours; never turn verification off."
+        hint = (
+            f"Trust that root CA{f' ({issuer})' if issuer else ''} if it is yours (ca= on a"
+            " client, client_ca= on a server); never turn verification off."
+        )
     elif last is not None and last.is_ca:
         kind = "untrusted-root"
         issuer = last.issuer
@@ -510,17 +921,27 @@ def _unknown_authority(
         )
     else:
         kind = "unknown-issuer"
-        issuer = leaf.issuer if leaf else "(unknown)"
-        subject = leaf.describe() if leaf else f"the {which}"
-        text = (
-            f"{subject}, presented by {where}, was issued by {issuer!r}, which is not among"
-            f" the trusted CAs ({trusted})."
-        )
-        hint = (
-            f"If {issuer!r} is your CA, trust it (ca= on a client, client_ca= on a server). If it"
-            " is an intermediate, the peer must send it along with its certificate (an"
-            " incomplete chain). Do not turn verification off."
-        )
+        issuer = leaf.issuer if leaf else ""
+        if leaf is not None:
+            text = (
+                f"{leaf.describe()}, presented by {where}, was issued by {issuer!r}, which is not"
+                f" among the trusted CAs ({trusted})."
+            )
+            hint = (
+                f"If {issuer!r} is your CA, trust it (ca= on a client, client_ca= on a server). If"
+                " it is an intermediate, the peer must send it along with its certificate (an"
+                " incomplete chain). Do not turn verification off."
+            )
+        else:
+            text = (
+                f"the {which} presented by {where} was issued by a CA that is not among the"
+                f" trusted CAs ({trusted})."
+            )
+            hint = (
+                "If its issuer is your CA, trust it (ca= on a client, client_ca= on a server). If"
+                " it is an intermediate, the peer must send it along with its certificate (an"
+                " incomplete chain). Do not turn verification off."
+            )
     return E.UnknownAuthorityError(
         text, kind=kind, issuer=issuer, trusted=trusted, certificate=leaf, hint=hint, **base
     )
@@ -555,23 +976,51 @@ def translate(exc: BaseException, f: Failure) -> E.SecureLinkError | None:
         return None
     if isinstance(exc, ssl.SSLWantReadError | ssl.SSLWantWriteError | ssl.SSLZeroReturnError):
         return None
-    if isinstance(exc, ConnectionRefusedError) and f.op == "connect" and f.peer:
+    result: E.SecureLinkError | None = None
+    if isinstance(exc, ConnectionRefusedError) and f.op == "connect":
+        result = _refused(f)
+    elif isinstance(exc, ssl.SSLCertVerificationError):
+        result = _verification(exc, f)
+    elif isinstance(exc, ssl.SSLError):
+        result = _ssl_error(exc, f)
+    elif isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        result = _closed(exc, f)
+    if result is not None:
+        _keep_errno(result, exc)
+    return result
+
+
+def _keep_errno(new: BaseException, exc: BaseException) -> None:
+    # `except OSError as e: e.errno` code keeps seeing what it saw (for an ssl.SSLError, the
+    # SSL_ERROR_* class: 1 for an SSL error, 8 for an EOF).
+    errno = getattr(exc, "errno", None)
+    if errno is not None and isinstance(new, OSError) and new.errno is None:
+        new.errno = errno
+
+
+def _refused(f: Failure) -> E.NothingListeningError:
+    hint = (
+        "Check the port number, and that the server is running and listening on that address (a"
+        " server bound to 127.0.0.1 cannot be reached by another address)."
+    )
+    if f.peer is not None:
         host, port = f.peer
         return E.NothingListeningError(
             f"nothing is listening on {host} port {port}: the connection was refused before any"
             " TLS was spoken.",
             host=host,
             port=port,
-            hint="Check the port number, and that the server is running and listening on that"
-            " address (a server bound to 127.0.0.1 cannot be reached by another address).",
+            hint=hint,
         )
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return _verification(exc, f)
-    if isinstance(exc, ssl.SSLError):
-        return _ssl_error(exc, f)
-    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
-        return _closed(exc, f)
-    return None
+    # explain() without the address: say what is known, and no more.
+    name = f" to {f.server_hostname!r}" if f.server_hostname else ""
+    return E.NothingListeningError(
+        f"the connection{name} was refused before any TLS was spoken: nothing is listening on the"
+        " address and port it was made to.",
+        host=None,
+        port=None,
+        hint=hint,
+    )
 
 
 def _facts_of(f: Failure) -> ContextFacts | None:
@@ -640,7 +1089,11 @@ def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
         )
     if reason in _VERSION_MISMATCH:
         side = "peer" if reason.startswith("TLSV1_ALERT") else "local"
-        refused = "the peer refused them" if side == "peer" else "the peer offered others"
+        one = len(_versions(f)) == 1
+        if side == "peer":
+            refused = "the peer refused it" if one else "the peer refused them"
+        else:
+            refused = "the peer did not offer it" if one else "the peer offered none of them"
         allowed = _allowed(_versions(f))
         return E.ProtocolMismatchError(
             f"{where} and this {f.role} have no TLS version in common (this end allows"
@@ -754,6 +1207,7 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
             local_versions=_versions(f),
             hint="Compare the cipher suites both ends allow (`openssl s_client -connect HOST:PORT"
             " -tls1_2` shows what the server accepts).",
+            **_peer_facts(diagnosis),
             **common,
         )
     if alert == "unrecognized name":
@@ -790,6 +1244,7 @@ def _mismatch_found(
             local_versions=versions,
             hint="Align min_version/max_version on both ends (TLS 1.2 and 1.3 are the versions"
             " to use).",
+            **_peer_facts(diagnosis),
             **common,
         )
     offered = set()
@@ -805,9 +1260,17 @@ def _mismatch_found(
             hint="Enable a modern suite on the server: securelink allows only AEAD suites with"
             " forward secrecy (ECDHE with AES-GCM or ChaCha20-Poly1305, and TLS 1.3). Do not"
             " weaken the client.",
+            **_peer_facts(diagnosis),
             **common,
         )
     return None
+
+
+def _peer_facts(diagnosis: _Diagnosis | None) -> dict[str, str | None]:
+    """What the peer chose in a diagnostic handshake, for ProtocolMismatchError."""
+    if diagnosis is None or not diagnosis.completed:
+        return {"peer_version": None, "peer_cipher": None}
+    return {"peer_version": diagnosis.version, "peer_cipher": diagnosis.cipher}
 
 
 def _certificate_required(
@@ -1067,6 +1530,7 @@ def explain(
             hint="securelink does not recognise this failure; the original error is attached as"
             " __cause__.",
         )
+        _keep_errno(result, inner)
     result.__cause__ = exc
     return result
 

@@ -262,8 +262,11 @@ async def start_server(
             )
             if isinstance(error, HandshakeError) and error.peer is None:
                 error.peer = peer
-            who = f"{peer[0]} port {peer[1]}" if peer else "a client"
-            logger.warning("TLS handshake with %s failed: %s", who, error)
+            who = f"{peer[0]} port {peer[1]}" if peer else None
+            if who is None or who in str(error):  # the explanation names the client already
+                logger.warning("TLS handshake failed: %s", error)
+            else:
+                logger.warning("TLS handshake with %s failed: %s", who, error)
             if on_handshake_error is not None:
                 on_handshake_error(error)
             writer.transport.abort()

@@ -238,14 +238,15 @@ class NothingListeningError(SecureLinkError, ConnectionRefusedError):
     Raised before any TLS is spoken, so no certificate was involved.
 
     Attributes:
-        host: The host connected to.
-        port: The port connected to.
+        host: The host connected to, or ``None`` when it is not known (from
+            :func:`~securelink.explain` without ``peer``).
+        port: The port connected to, or ``None`` when it is not known.
     """
 
-    host: str
-    port: int
+    host: str | None
+    port: int | None
 
-    def __init__(self, message: str, *, host: str, port: int, hint: str = "") -> None:
+    def __init__(self, message: str, *, host: str | None, port: int | None, hint: str = "") -> None:
         self.host = host
         self.port = port
         super().__init__(message, hint=hint)
@@ -262,10 +263,13 @@ class HandshakeError(SecureLinkError, ssl.SSLError):
         side: Who detected the problem: ``"local"`` (this end refused) or ``"peer"`` (the other
             end refused, by an alert or by closing the connection).
         role: Which end this is: ``"client"`` or ``"server"``.
-        server_hostname: The name the client asked for (``None`` on a server that got no SNI).
+        server_hostname: On a client, the name it connected to (verified, and sent as SNI);
+            ``None`` when not known.  Always ``None`` on a server.
         peer: The other end's address, as ``(host, port)``, when known.
         library: The OpenSSL library that reported the error (``"SSL"``), when known.
         reason: OpenSSL's reason code (``"CERTIFICATE_VERIFY_FAILED"``), when known.
+        errno: The original exception's ``errno``: for an ``ssl.SSLError``, the ``SSL_ERROR_*``
+            class (1 for an SSL error, 8 for an unexpected EOF); ``None`` when it had none.
     """
 
     side: str
@@ -314,16 +318,32 @@ class ProtocolMismatchError(HandshakeError):
     Attributes:
         mismatch: ``"version"``, ``"cipher"``, or ``"unknown"`` when OpenSSL's report does not say.
         local_versions: The TLS versions this end allows, such as ``("TLSv1.2", "TLSv1.3")``.
+        peer_version: The TLS version the server chose, such as ``"TLSv1.2"``, when a client's
+            diagnostic handshake (one that offers every version and cipher suite, made only to
+            explain an ambiguous refusal) found it out; otherwise ``None``.
+        peer_cipher: The cipher suite the server chose in that diagnostic handshake, such as
+            ``"ECDHE-ECDSA-AES128-SHA"``; otherwise ``None``.
     """
 
     mismatch: str
     local_versions: tuple[str, ...]
+    peer_version: str | None
+    peer_cipher: str | None
 
     def __init__(
-        self, message: str, *, mismatch: str, local_versions: tuple[str, ...], **kwargs: Any
+        self,
+        message: str,
+        *,
+        mismatch: str,
+        local_versions: tuple[str, ...],
+        peer_version: str | None = None,
+        peer_cipher: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.mismatch = mismatch
         self.local_versions = local_versions
+        self.peer_version = peer_version
+        self.peer_cipher = peer_cipher
         super().__init__(message, **kwargs)
 
 
@@ -331,15 +351,18 @@ class CertificateVerificationError(HandshakeError, ssl.SSLCertVerificationError)
     """A certificate failed verification.
 
     Raised as this class itself for the causes without a subclass: wrong extended key usage
-    (code 26), weak key (66) or signature (68), the RFC 5280 strict-mode failures (85 missing
-    authority key identifier, 89 non-critical basic constraints, 92 CA without key usage, and
-    similar), revoked (23), missing CRL (3), bad signature (7), and the rest.  The message and hint
-    name the cause; ``verify_code`` keys it.
+    (code 26), a weak key (66, 67) or signature digest (68), an invalid CA certificate (79), the
+    RFC 5280 strict-mode failures (85 missing authority key identifier, 89 non-critical basic
+    constraints, 92 CA without key usage, and similar), revoked (23), missing CRL (3), bad
+    signature (7), and the rest.  The message and hint name the cause and the certificate at
+    fault; ``verify_code`` keys it (OpenSSL 3.0's numbering).
 
     Attributes:
         verify_code: OpenSSL's verification error code (``X509_V_ERR_*``).
         verify_message: OpenSSL's text for it.
-        certificate: A summary of the certificate that failed, when it can be had.
+        certificate: A summary of the certificate at fault, when it can be had: the leaf for
+            most causes, and for a problem in a CA certificate (an invalid CA, a CA key too small,
+            a CA that fails strict mode) the first CA certificate in the chain that has it.
         chain: Summaries of the chain the peer presented, leaf first (empty when unknown).
     """
 
@@ -370,13 +393,18 @@ class UnknownAuthorityError(CertificateVerificationError):
 
     Attributes:
         kind: What went wrong: ``"self-signed"`` (the certificate signed itself),
-            ``"untrusted-root"`` (the chain ends at a root that is not trusted),
+            ``"untrusted-root"`` (the chain ends at a root that is not trusted; also a chain
+            that reaches a trusted intermediate CA whose own root is not trusted, on a context
+            without ``VERIFY_X509_PARTIAL_CHAIN``),
             ``"incomplete-chain"`` (the peer did not send the intermediate that issued its
             certificate), or ``"unknown-issuer"`` (only the certificate was sent, and its issuer
             is not trusted: either an untrusted CA or a missing intermediate).
-        issuer: The issuer that is not trusted, in RFC 4514 form.
-        trusted: What this end trusts, in words ("the certifi bundle", "the CA file ca.pem
-            (CN=...)").
+        issuer: The issuer that is not trusted, in RFC 4514 form; empty when it is not known
+            (from :func:`~securelink.explain`, which does not see the chain).
+        trusted: What this end trusts, in words: ``"the certifi bundle"``,
+            ``"ca.pem with CN=Example Root CA"``, ``"the CA certificate CN=Example Root CA"``
+            (given as an object or as bytes), or for a context securelink did not build
+            ``"2 CA certificates loaded into the context"``.
     """
 
     kind: str
@@ -396,7 +424,7 @@ class HostnameMismatchError(CertificateVerificationError):
     """The certificate is valid, but not for the name (or IP address) that was asked for.
 
     Attributes:
-        expected: The name or address the client connected to.
+        expected: The name or address the client connected to; empty when it is not known.
         presented: The DNS names and IP addresses in the certificate's SubjectAltName.
         common_name: The certificate's Common Name, if it has one.  It is never checked.
     """
