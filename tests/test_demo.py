@@ -83,3 +83,17 @@ class TestCommandLine:
             main(["--version"])
         assert info.value.code == 0
         assert capsys.readouterr().out.startswith("securelink 0.")
+
+
+def test_step_without_a_terminal() -> None:
+    """--step with stdin closed goes on instead of failing (no terminal to press Enter on)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "securelink", "demo", "--step"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("[press Enter to continue]") == 6

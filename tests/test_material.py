@@ -501,6 +501,14 @@ class TestOwnCertificate:
             build_server(cert=str(tmp_path / "leaf.pem"), key=key)
         assert info.value.problem == "weak-signature"
         assert "signed with SHA1" in info.value.message
+        # cryptography will not verify SHA-1 itself; the chain check still recognises its issuer.
+        from cryptography import x509 as x509_module
+
+        from securelink._material import _signed_by
+
+        leaf_cert = x509_module.load_pem_x509_certificate((tmp_path / "leaf.pem").read_bytes())
+        assert _signed_by(leaf_cert, ca.certificate)
+        assert not _signed_by(leaf_cert, CertificateAuthority().certificate)
 
 
 class TestTrustSources:

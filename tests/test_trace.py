@@ -210,3 +210,27 @@ class TestAlertsAndShape:
     def test_off_by_default(self) -> None:
         """Contexts without trace= have no message callback (it would slow every record)."""
         assert client_context()._msg_callback is None  # type: ignore[attr-defined]
+
+
+class TestFaultyCallback:
+    """A trace callback that raises cannot break or hang the connection."""
+
+    def test_exception_is_logged(
+        self,
+        server_cert: IssuedCertificate,
+        client_cert: IssuedCertificate,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """The handshake completes and the callback's error is logged on 'securelink'."""
+
+        def broken(message: HandshakeMessage) -> None:
+            raise RuntimeError("trace sink is full")
+
+        sctx = server_context(server_cert.server_options())
+        cctx = client_context(client_cert.client_options(trace=broken).replace(cert=None, key=None))
+        with caplog.at_level("ERROR", logger="securelink"):
+            server, client = handshake(sctx, cctx)
+        assert client.error is None and server.error is None
+        assert client.received == b"pong"
+        assert "the trace callback failed on client -> ClientHello" in caplog.text
+        assert "trace sink is full" in caplog.text

@@ -20,9 +20,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="run a mutual-TLS walkthrough on loopback",
-        description="Create a development CA in a temporary directory, run mutual TLS on"
-        " 127.0.0.1, and show two common failures with securelink's explanation.",
+        help="tell the story of a secure connection by running it on loopback",
+        description="Tell the story of a secure connection by running it on 127.0.0.1 in a"
+        " temporary directory: the wrong port, a self-signed server, a development CA with every"
+        " hook printing what it sees, the wrong name, mutual TLS refused then accepted, and the"
+        " files inspected.",
     )
     demo.add_argument(
         "--step", action="store_true", help="pause for Enter between steps (for teaching)"
@@ -47,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="default: %(default)s"
     )
+    probe.set_defaults(probe_parser=probe)
 
     minica = commands.add_parser(
         "minica",
@@ -192,7 +195,8 @@ def _csr(args: argparse.Namespace) -> int:
     names = [*_names(args.domains), *_names(args.ip_addresses)]
     first = names[0].replace("*", "_") if names else "request"
     csr_path = args.out or f"{first}.csr"
-    key_path = args.key or f"{first}.key"
+    # A new key goes next to the CSR, so that the pair stays together.
+    key_path = args.key or os.path.join(os.path.dirname(csr_path), f"{first}.key")
     try:
         key = None
         if args.key and os.path.exists(args.key):
@@ -225,7 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._demo import run
 
         def step() -> None:
-            input("   [press Enter to continue]")
+            try:
+                input("   [press Enter to continue]")
+            except EOFError:  # no terminal (a pipe or closed stdin): just go on
+                print()
 
         return run(sys.stdout, step=step if args.step else None)
     if args.command == "inspect":
@@ -238,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._probe import probe
 
         if (args.cert is None) != (args.key is None):
-            parser.error("--cert and --key go together")
+            args.probe_parser.error("--cert and --key go together")
         return probe(
             args.target,
             ca=args.ca,

@@ -267,7 +267,7 @@ def run(out: TextIO, *, step: Callable[[], None] | None = None) -> int:
         for path in (server_files.ca_cert, server_files.cert):
             say()
             for line in str(inspect(path)).splitlines():
-                say(f"   {line}")
+                say(f"   {line}" if line else "")
         key_info = inspect(server_files.key)
         say()
         say(f"   {os.path.relpath(server_files.key, work)}: {key_info.objects[0].title},"

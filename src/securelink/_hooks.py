@@ -295,7 +295,8 @@ class HandshakeMessage:
     def __str__(self) -> str:
         arrow = "->" if self.direction == "sent" else "<-"
         what = self.name if self.kind != "alert" else f"alert: {self.name} ({self.alert_level})"
-        return f"{self.role:<6} {arrow} {what} [{self.version}, {self.length} bytes]"
+        size = f"{self.length} byte" + ("" if self.length == 1 else "s")
+        return f"{self.role:<6} {arrow} {what} [{self.version}, {size}]"
 
 
 def _version_text(version: object) -> str:
@@ -329,18 +330,24 @@ def make_tracer(trace: Callable[[HandshakeMessage], None]) -> Callable[..., None
             kind, name, level = "change_cipher_spec", "ChangeCipherSpec", None
         else:
             return
-        trace(
-            HandshakeMessage(
-                role=role,
-                direction=way,
-                kind=kind,
-                name=name,
-                version=_version_text(version),
-                length=len(data),
-                alert_level=level,
-                connection=conn,
-            )
+        message = HandshakeMessage(
+            role=role,
+            direction=way,
+            kind=kind,
+            name=name,
+            version=_version_text(version),
+            length=len(data),
+            alert_level=level,
+            connection=conn,
         )
+        try:
+            trace(message)
+        except Exception:
+            # An exception escaping here would abort the handshake in a way the stdlib does not
+            # clean up after (the socket stays open and the peer waits): log it instead.
+            import logging  # only now: `import securelink` stays cheap
+
+            logging.getLogger("securelink").exception("the trace callback failed on %s", message)
 
     return callback
 

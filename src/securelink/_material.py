@@ -812,7 +812,31 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
 
     try:
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError):
+        # cryptography refuses to verify SHA-1 (and other legacy) signatures; check the
+        # signature itself so that a legacy chain is still recognised as a chain.
+        return child.issuer == parent.subject and _legacy_signature_ok(child, parent)
+    return True
+
+
+def _legacy_signature_ok(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    key = parent.public_key()
+    algorithm = child.signature_hash_algorithm
+    if algorithm is None:
+        return False
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError):
         return False
     return True
 

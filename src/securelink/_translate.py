@@ -1180,7 +1180,11 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
             " key usage)",
             "certificate revoked": "considers it revoked",
         }
-        verdict = verdicts.get(alert, f"rejected it ('{alert}')")
+        verdicts["bad certificate"] = (
+            "found it unacceptable ('bad certificate': often the name asked for is not in it, or"
+            " its chain did not verify there)"
+        )
+        verdict = verdicts.get(alert, f"answered with a '{alert}' alert")
         return E.CertificateRejectedError(
             f"{where} rejected {ours}{issuer}: it {verdict}.",
             alert=alert,
