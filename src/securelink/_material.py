@@ -205,14 +205,23 @@ def _sniff_der(data: bytes) -> str | None:
     for loader, name in (
         (x509.load_der_x509_csr, "CERTIFICATE REQUEST"),
         (x509.load_der_x509_crl, "X509 CRL"),
-        (serialization.load_der_public_key, "PUBLIC KEY"),
     ):
         try:
             loader(data)
             return name
         except ValueError:
             pass
-    return None
+    try:
+        public = serialization.load_der_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    # cryptography before 47 reads a bare SEQUENCE of two INTEGERs as a PKCS#1 RSA public key
+    # (a "3-bit key"); no real key is that small, so such data is not a key at all.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if isinstance(public, rsa.RSAPublicKey) and public.key_size < 512:
+        return None
+    return "PUBLIC KEY"
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:
