@@ -518,12 +518,18 @@ class TestPeerIdentityValue:
             PeerIdentity.from_chain([])
 
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "identity.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "production.md"
 
 
 def doc_examples() -> list[tuple[str, str | None]]:
-    """The ```python blocks of docs/identity.md, each with the ```text block that follows it."""
-    blocks = re.findall(r"```(python|text)\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    """The ```python blocks of the page's identity and resumption sections, with their output.
+
+    Each block comes with the ```text block that follows it (what it prints), if any.
+    """
+    page = DOCS.read_text()
+    start = page.index("\n## Peer identities\n")
+    end = page.index("\n## ", page.index("\n## Session resumption\n") + 1)
+    blocks = re.findall(r"```(python|text)\n(.*?)```", page[start:end], re.DOTALL)
     examples = []
     for i, (kind, code) in enumerate(blocks):
         if kind == "python":
@@ -533,7 +539,7 @@ def doc_examples() -> list[tuple[str, str | None]]:
 
 
 class TestDocs:
-    """The examples of docs/identity.md run, and print what the page says they print."""
+    """The examples of docs/production.md on identities and resumption run as shown."""
 
     @pytest.mark.parametrize(("code", "expected"), doc_examples())
     def test_example(

@@ -937,6 +937,27 @@ class TestExpiry:
         assert "expired on" in message
         assert "3 days ago" in message
 
+    @pytest.mark.parametrize(
+        ("left", "said"),
+        [
+            (datetime.timedelta(days=3, hours=1), "in 3 days"),
+            (datetime.timedelta(hours=5, minutes=30), "in 5 hours"),
+            (datetime.timedelta(minutes=50, seconds=30), "in 50 minutes"),
+        ],
+    )
+    def test_time_left_in_words(
+        self, pki: Pki, caplog: pytest.LogCaptureFixture, left: datetime.timedelta, said: str
+    ) -> None:
+        """The warning says how long is left in days, hours or minutes."""
+        now = datetime.datetime.now(datetime.UTC)
+        issued = pki.ca.issue("localhost", usage=Usage.SERVER, not_after=now + left)
+        with (
+            caplog.at_level(logging.WARNING, logger="securelink"),
+            rotating(issued.server_options()),
+        ):
+            pass
+        assert said in securelink_records(caplog, logging.WARNING)[0].getMessage()
+
     def test_threshold_validated(self, pki: Pki) -> None:
         """expiry_warning_days must be a number of days, or None."""
         for bad in (-1, "30", True):
@@ -1008,6 +1029,27 @@ class TestSignals:
             assert len(warnings) == 1
             assert "reload requested" in warnings[0].getMessage()
         assert not any(t.name == "securelink-reload" for t in threading.enumerate())
+
+    def test_unexpected_error_wrapped(
+        self, pki: Pki, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An exception securelink does not know is reported as SecureLinkError, cause kept."""
+        reported: list[SecureLinkError] = []
+        caplog.set_level(logging.WARNING, logger="securelink")
+        with rotating(pki.a.server_options(), on_error=reported.append) as rot:
+
+            def broken(options: ServerOptions, /, *, shared: bool = True) -> ssl.SSLContext:
+                raise RuntimeError("out of file descriptors")
+
+            monkeypatch.setattr(_rotation, "server_context", broken)
+            rot.request_reload()
+            wait_until(lambda: bool(reported), "the report")
+        error = reported[0]
+        assert type(error) is SecureLinkError
+        assert isinstance(error.__cause__, RuntimeError)
+        assert "out of file descriptors" in error.message
+        assert error is rot.last_error
+        assert der(pki.a) == served(rot, pki)
 
 
 class TestThreadSafety:

@@ -12,6 +12,7 @@ Everything public is re-exported here; the modules behind it are private except
 
 from ._context import client_context, server_context
 from ._hooks import ConnectionInfo, HandshakeMessage
+from ._identity import PeerIdentity, peer_identity
 from ._inspect import (
     CertificateInfo,
     ChainInfo,
@@ -40,6 +41,7 @@ from .errors import (
     ConnectionRejectedError,
     HandshakeError,
     HostnameMismatchError,
+    IdentityUnavailableError,
     KeyMismatchError,
     KeyPasswordError,
     MaterialError,
@@ -75,6 +77,7 @@ __all__ = [
     "HandshakeMessage",
     "HostnameMismatchError",
     "Identity",
+    "IdentityUnavailableError",
     "Inspection",
     "KeyMismatchError",
     "KeyPasswordError",
@@ -82,6 +85,7 @@ __all__ = [
     "NotTLSError",
     "NothingListeningError",
     "OtherObject",
+    "PeerIdentity",
     "PrivateKeyInfo",
     "Profile",
     "ProtocolMismatchError",
@@ -97,6 +101,7 @@ __all__ = [
     "connect",
     "explain",
     "inspect",
+    "peer_identity",
     "server_context",
     "translate_errors",
     "wrap_client",

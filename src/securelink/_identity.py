@@ -12,7 +12,7 @@ from __future__ import annotations
 import ssl
 
 from ._frozen import Frozen
-from .errors import SecureLinkError
+from .errors import IdentityUnavailableError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,27 +27,6 @@ if TYPE_CHECKING:
     IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 __all__ = ["IdentityUnavailableError", "PeerIdentity", "peer_identity"]
-
-
-class IdentityUnavailableError(SecureLinkError, ValueError):
-    """The connection cannot say who the peer is: not yet, no longer, or not reliably.
-
-    A ``ValueError``, like the one ``ssl.SSLSocket.getpeercert()`` raises before the handshake.
-    It is not raised when the peer simply sent no certificate: :func:`peer_identity` returns
-    ``None`` then.
-
-    Attributes:
-        problem: A stable key for the cause: ``"handshake-not-done"`` (not connected yet, or
-            the handshake has not finished), ``"closed"`` (the socket was closed, and its TLS
-            state with it), or ``"unverified"`` (the context does not verify the peer's
-            certificate, ``verify_mode`` ``CERT_NONE``, so the names in it prove nothing).
-    """
-
-    problem: str
-
-    def __init__(self, message: str, *, problem: str, hint: str = "") -> None:
-        self.problem = problem
-        super().__init__(message, hint=hint)
 
 
 class PeerIdentity(Frozen):

@@ -204,8 +204,9 @@ class RotatingServerContext:
 
     Raises:
         MaterialError: the certificate, key or a CA cannot be used (see its subclasses).
-        ConfigurationError: *poll_interval* or *expiry_warning_days* is not a positive number,
-            or the key log file cannot be created.
+        ConfigurationError: *poll_interval*, *expiry_warning_days* or *on_error* is not
+            usable (its ``field`` names it), or the key log file cannot be created.
+        TypeError: *options* is not :class:`~securelink.ServerOptions`.
 
     .. versionadded:: 0.2.0
     """
@@ -443,11 +444,12 @@ class RotatingServerContext:
             MaterialError: the certificate, key or a CA cannot be used (see its subclasses).
             ConfigurationError: *options* changes a field that is fixed while serving, or the
                 key log file cannot be created.
+            TypeError: *options* is not :class:`~securelink.ServerOptions`.
         """
         with self._lock:
             return self._load(options)
 
-    def _reload_reporting(self, trigger: str, options: ServerOptions | None = None) -> bool:
+    def _reload_reporting(self, trigger: str) -> bool:
         """Reload; report a failure (log, last_error, on_error) instead of raising it."""
         with self._lock:
             old = self._state
@@ -455,7 +457,7 @@ class RotatingServerContext:
             # is tried again.
             before = _stamps(old.paths)
             try:
-                self._load(options)
+                self._load(None)
             except Exception as exc:
                 if isinstance(exc, SecureLinkError):
                     error = exc

@@ -13,6 +13,7 @@ from the facts, followed by the hint::
     │   ├── KeyMismatchError                     the key does not belong to the certificate
     │   ├── KeyPasswordError                     encrypted key: no password, or the wrong one
     │   └── CertificateProblemError              our own certificate would fail at the peer
+    ├── IdentityUnavailableError (ValueError)    peer_identity() on a connection not ready
     ├── NothingListeningError (ConnectionRefusedError)   wrong port, or the server is down
     └── HandshakeError (ssl.SSLError)            a connection failed; unrecognised causes land here
         ├── NotTLSError                          the peer does not speak TLS
@@ -53,6 +54,7 @@ __all__ = [
     "ConnectionRejectedError",
     "HandshakeError",
     "HostnameMismatchError",
+    "IdentityUnavailableError",
     "KeyMismatchError",
     "KeyPasswordError",
     "MaterialError",
@@ -543,7 +545,8 @@ class ConnectionRejectedError(HandshakeError):
     The connection was closed on purpose; the hook's exception is ``__cause__``.
 
     Attributes:
-        hook: Which hook refused: ``"verify_connection"`` or ``"on_server_name"``.
+        hook: Which hook or rule refused: ``"verify_connection"``, ``"on_server_name"``,
+            ``"allowed_peers"``, ``"pin_public_keys"`` or ``"unknown_names"``.
         hook_reason: The hook's exception message.
     """
 
@@ -554,3 +557,24 @@ class ConnectionRejectedError(HandshakeError):
         self.hook = hook
         self.hook_reason = hook_reason
         super().__init__(message, **kwargs)
+
+
+class IdentityUnavailableError(SecureLinkError, ValueError):
+    """The connection cannot say who the peer is: not yet, no longer, or not reliably.
+
+    A ``ValueError``, like the one ``ssl.SSLSocket.getpeercert()`` raises before the handshake.
+    It is not raised when the peer simply sent no certificate: :func:`peer_identity` returns
+    ``None`` then.
+
+    Attributes:
+        problem: A stable key for the cause: ``"handshake-not-done"`` (not connected yet, or
+            the handshake has not finished), ``"closed"`` (the socket was closed, and its TLS
+            state with it), or ``"unverified"`` (the context does not verify the peer's
+            certificate, ``verify_mode`` ``CERT_NONE``, so the names in it prove nothing).
+    """
+
+    problem: str
+
+    def __init__(self, message: str, *, problem: str, hint: str = "") -> None:
+        self.problem = problem
+        super().__init__(message, hint=hint)
