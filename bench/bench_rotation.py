@@ -95,7 +95,7 @@ class Profile:
 
 
 FULL = Profile("full", 200, 25.0, 0.2, 15, 1000)
-QUICK = Profile("quick", 40, 4.0, 0.15, 6, 300)
+QUICK = Profile("quick", 40, 5.0, 0.15, 6, 300)
 
 #: (key, label): the server contexts compared in each section.
 KINDS = (

@@ -185,6 +185,20 @@ def real(xpki: Pki, tmp_path_factory: pytest.TempPathFactory) -> dict[str, BaseE
         peer=(LOOPBACK, 4242),
         hint="Check the hook.",
     )
+    # A real one: peer_identity() on a socket whose handshake has not been done.
+    import socket as socket_module
+
+    from securelink import peer_identity
+
+    left, right = socket_module.socketpair()
+    with left, right:
+        unstarted = securelink.client_context().wrap_socket(
+            left, server_hostname="localhost", do_handshake_on_connect=False
+        )
+        with pytest.raises(errors.IdentityUnavailableError) as unavailable:
+            peer_identity(unstarted)
+        unstarted.close()
+    found["IdentityUnavailableError"] = unavailable.value
     for name, e in found.items():
         assert type(e).__name__ == name
     return found

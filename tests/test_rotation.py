@@ -93,6 +93,14 @@ def pki() -> Pki:
     return Pki()
 
 
+@pytest.fixture(autouse=True)
+def _no_threads_left() -> Iterator[None]:
+    """Every test stops the threads it started."""
+    yield
+    names = {"securelink-rotation", "securelink-reload"}
+    assert [t for t in threading.enumerate() if t.name in names] == []
+
+
 #: Makes a client context built with the standard library alone, for connections the server
 #: refuses: a securelink client would explain the refusal with a diagnostic handshake, which
 #: the one-connection test server leaves unanswered for seconds.
@@ -960,7 +968,7 @@ class TestExpiry:
 
     def test_threshold_validated(self, pki: Pki) -> None:
         """expiry_warning_days must be a number of days, or None."""
-        for bad in (-1, "30", True):
+        for bad in (-1, "30", True, float("nan"), float("inf")):
             with pytest.raises(ConfigurationError) as info:
                 RotatingServerContext(pki.a.server_options(), expiry_warning_days=bad)  # type: ignore[arg-type]
             assert info.value.field == "expiry_warning_days"

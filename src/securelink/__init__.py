@@ -26,6 +26,7 @@ from ._inspect import (
     inspect,
 )
 from ._options import PKCS12, ClientAuth, ClientOptions, Identity, Profile, ServerOptions, Trust
+from ._rotation import RotatingServerContext
 from ._sockets import connect, wrap_client, wrap_server
 from ._summary import CertificateSummary
 from ._translate import explain, translate_errors
@@ -91,6 +92,7 @@ __all__ = [
     "ProtocolMismatchError",
     "PublicKeyInfo",
     "RemoteError",
+    "RotatingServerContext",
     "SecureLinkError",
     "SecurityWarning",
     "ServerOptions",

@@ -247,7 +247,7 @@ class RotatingServerContext:
         if expiry_warning_days is not None and (
             isinstance(expiry_warning_days, bool)
             or not isinstance(expiry_warning_days, int | float)
-            or expiry_warning_days < 0
+            or not 0 <= expiry_warning_days < float("inf")
         ):
             raise ConfigurationError(
                 f"expiry_warning_days must be a number of days, or None, not"
