@@ -496,3 +496,72 @@ class TestOpenSSLServer:
         with s_server(tmp_path, pki, *args) as port:
             seen = [talk_rev(port, ca.client_options()) for _ in range(3)]
         assert seen == expected
+
+
+class TestAsyncio:
+    """securelink.aio.open_connection resumes sessions too, from the same cache as connect()."""
+
+    @VERSIONS
+    def test_resumed(self, pki: Pki, version: ssl.TLSVersion) -> None:
+        """The second and third asyncio connections to a server resume the session."""
+        import asyncio
+
+        from securelink import aio
+
+        ca = pki[0]
+        sctx = server_options(pki, version)
+        options = ClientOptions(ca=ca.root)
+
+        async def main() -> list[bool]:
+            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                writer.write(await reader.readexactly(2))
+                await writer.drain()
+                writer.close()
+
+            reused: list[bool] = []
+            server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=sctx)
+            async with server:
+                port = server.sockets[0].getsockname()[1]
+                for _ in range(3):
+                    reader, writer = await aio.open_connection(
+                        "127.0.0.1", port, options, server_hostname="localhost"
+                    )
+                    reused.append(writer.get_extra_info("ssl_object").session_reused)
+                    writer.write(b"hi")
+                    assert await reader.readexactly(2) == b"hi"
+                    await reader.read()  # to the end: a TLS 1.3 server's tickets come first
+                    writer.close()
+                    await writer.wait_closed()
+                    del reader, writer
+            return reused
+
+        assert asyncio.run(asyncio.wait_for(main(), TIMEOUT)) == [False, True, True]
+
+    def test_resume_false(self, pki: Pki) -> None:
+        """resume=False makes every asyncio handshake a full one."""
+        import asyncio
+
+        from securelink import aio
+
+        ca = pki[0]
+        sctx = server_options(pki, TLS12)
+        options = ClientOptions(ca=ca.root)
+
+        async def main() -> list[bool]:
+            async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                writer.close()
+
+            reused: list[bool] = []
+            server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=sctx)
+            async with server:
+                port = server.sockets[0].getsockname()[1]
+                for _ in range(2):
+                    _reader, writer = await aio.open_connection(
+                        "127.0.0.1", port, options, server_hostname="localhost", resume=False
+                    )
+                    reused.append(writer.get_extra_info("ssl_object").session_reused)
+                    writer.close()
+                    await writer.wait_closed()
+            return reused
+
+        assert asyncio.run(asyncio.wait_for(main(), TIMEOUT)) == [False, False]

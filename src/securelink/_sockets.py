@@ -55,6 +55,10 @@ _socket_write = ssl.SSLSocket.write
 asyncio_peer: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
     "securelink_asyncio_peer", default=None
 )
+#: The TLS session securelink.aio.open_connection offers to resume, set the same way.
+asyncio_session: contextvars.ContextVar[ssl.SSLSession | None] = contextvars.ContextVar(
+    "securelink_asyncio_session", default=None
+)
 #: Set the same way by securelink.aio's server: sends what OpenSSL has written for the peer (the
 #: alert that says why its handshake failed), which asyncio would otherwise drop when it closes
 #: the connection.
@@ -285,6 +289,23 @@ class SecureLinkSSLObject(ssl.SSLObject):
     def _securelink_where(self) -> tuple[str, int] | None:
         return self.securelink_peer or asyncio_peer.get()
 
+    @classmethod
+    def _create(
+        cls,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+        context: ssl.SSLContext | None = None,
+    ) -> Any:
+        # asyncio's create_connection() has no session argument; securelink.aio passes the
+        # session to resume this way, in the task that creates the connection.
+        if session is None and not server_side:
+            session = asyncio_session.get()
+        create: Any = super()._create  # type: ignore[misc]  # a private stdlib constructor
+        return create(incoming, outgoing, server_side, server_hostname, session, context)
+
     def do_handshake(self) -> None:
         """Perform the TLS handshake, raising securelink errors that explain a failure."""
         try:
@@ -415,7 +436,7 @@ class _Pending:
 
     __slots__ = ("owner", "sslobj")
 
-    def __init__(self, sock: ssl.SSLSocket) -> None:
+    def __init__(self, sock: ssl.SSLSocket | ssl.SSLObject) -> None:
         this: Any = sock
         self.owner = weakref.ref(sock)
         self.sslobj: Any = this._sslobj
@@ -545,7 +566,10 @@ def _take_session(
 
 
 def _remember(
-    ctx: ssl.SSLContext, key: _SessionKey, settings: tuple[object, ...], sock: ssl.SSLSocket
+    ctx: ssl.SSLContext,
+    key: _SessionKey,
+    settings: tuple[object, ...],
+    sock: ssl.SSLSocket | ssl.SSLObject,
 ) -> None:
     """Keep *sock*'s session for *key* (TLS 1.2), or watch it for tickets (TLS 1.3)."""
     version = sock.version()

@@ -129,6 +129,7 @@ async def open_connection(
     server_hostname: str | None = None,
     ssl_handshake_timeout: float | None = None,
     limit: int = 2**16,
+    resume: bool = True,
     **kwargs: Any,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Open a TLS connection to *host*:*port*, like :func:`asyncio.open_connection`.
@@ -137,6 +138,10 @@ async def open_connection(
     refuses this client says so only after the handshake, and its refusal often arrives as a
     bare connection reset.
 
+    Like :func:`securelink.connect`, and sharing its cache, it resumes the TLS session of an
+    earlier connection to the same server with the same context (securelink's contexts only);
+    ``writer.get_extra_info("ssl_object").session_reused`` says whether it did.
+
     Args:
         host: The host to connect to.
         port: The TCP port.
@@ -144,6 +149,7 @@ async def open_connection(
         server_hostname: The name to verify and send as SNI; defaults to *host*.
         ssl_handshake_timeout: Seconds to wait for the handshake (asyncio's default: 60).
         limit: The reader's buffer limit, as for :func:`asyncio.open_connection`.
+        resume: Offer a kept session and keep this connection's (default).
         **kwargs: Passed on to :meth:`asyncio.loop.create_connection` (``local_addr``...).
 
     Returns:
@@ -163,6 +169,15 @@ async def open_connection(
     token = _sockets.asyncio_peer.set((host, port))
     # Not a server connection's: this code may run in a securelink.aio server's handler.
     flush_token = _sockets.asyncio_flush.set(None)
+    key: _sockets._SessionKey | None = None
+    settings: tuple[object, ...] = ()
+    session = None
+    if resume and _translate.facts_for(ctx) is not None:
+        key = (id(ctx), host, port, name)
+        settings = _sockets._session_settings(ctx)
+        session = _sockets._take_session(ctx, key, settings)
+    session_token = _sockets.asyncio_session.set(session)
+    connected = False
     try:
         transport, _ = await loop.create_connection(
             lambda: protocol,
@@ -173,6 +188,7 @@ async def open_connection(
             ssl_handshake_timeout=ssl_handshake_timeout,
             **kwargs,
         )
+        connected = True
     except HandshakeError as exc:
         if exc.peer is None:
             exc.peer = (host, port)
@@ -198,8 +214,15 @@ async def open_connection(
             raise await _explain_in_thread(exc, ctx, name, host, port) from exc
         raise
     finally:
+        if key is not None and not connected:
+            # Whatever failed, the next attempt starts afresh, with a full handshake.
+            _sockets._forget_sessions(key)
         _sockets.asyncio_peer.reset(token)
         _sockets.asyncio_flush.reset(flush_token)
+        _sockets.asyncio_session.reset(session_token)
+    ssl_object = transport.get_extra_info("ssl_object")
+    if key is not None and ssl_object is not None:
+        _sockets._remember(ctx, key, settings, ssl_object)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
