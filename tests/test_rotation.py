@@ -297,8 +297,16 @@ class TestServing:
                 listener.close()
             assert results == [b"before", b"after"]
 
-    def test_sessions_survive_a_reload(self, pki: Pki) -> None:
-        """A session made before a reload is resumed after it: tickets belong to .context."""
+    @pytest.mark.parametrize("shrink", [False, True], ids=["same-client-CA", "CA-removed"])
+    def test_sessions_and_reloads(
+        self, pki: Pki, shrink: bool, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Sessions survive a reload that keeps the client CAs; removing a CA ends resumption.
+
+        Tickets belong to .context, which outlives reloads, and a resumed session is not
+        verified again: after a client CA is removed, an old ticket would let its clients back
+        in, so the server stops resuming sessions altogether.
+        """
         options = pki.a.server_options(
             client_auth=ClientAuth.REQUIRE_AND_VERIFY, client_ca=pki.ca.cert_pem
         )
@@ -308,15 +316,21 @@ class TestServing:
             ),
             shared=False,
         )
+        server_errors: list[BaseException] = []
         with rotating(options) as rot, socket.create_server(("127.0.0.1", 0)) as listener:
             port = listener.getsockname()[1]
 
             def serve() -> None:
                 for _ in range(2):
                     conn, _ = listener.accept()
-                    with rot.context.wrap_socket(conn, server_side=True) as tls:
-                        tls.sendall(b"hello")
-                        tls.recv(1)
+                    try:
+                        with rot.context.wrap_socket(conn, server_side=True) as tls:
+                            tls.sendall(b"hello")
+                            tls.recv(1)
+                    except OSError as exc:
+                        server_errors.append(exc)
+                    finally:
+                        conn.close()
 
             thread = threading.Thread(target=serve)
             thread.start()
@@ -328,19 +342,34 @@ class TestServing:
                     tls.recv(5)  # the TLS 1.3 tickets arrive with the first data
                     session = tls.session
                     tls.sendall(b"x")
-                # Even a reload that no longer trusts the client's CA: resumption checks nothing.
-                rot.reload(options.replace(client_ca=pki.other_ca.cert_pem))
-                with (
-                    socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
-                    client_ctx.wrap_socket(
-                        raw, server_hostname="localhost", session=session
-                    ) as tls,
-                ):
-                    tls.recv(5)
-                    assert tls.session_reused
-                    tls.sendall(b"x")
+                trusted = pki.other_ca.cert_pem if shrink else pki.ca.cert_pem
+                with caplog.at_level("WARNING", logger="securelink"):
+                    rot.reload(options.replace(client_ca=trusted))
+                outcome: object
+                try:
+                    with (
+                        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw,
+                        client_ctx.wrap_socket(
+                            raw, server_hostname="localhost", session=session
+                        ) as tls,
+                    ):
+                        tls.recv(5)
+                        outcome = tls.session_reused
+                        tls.sendall(b"x")
+                except OSError as exc:
+                    outcome = exc
             finally:
                 thread.join(TIMEOUT)
+        if shrink:
+            assert isinstance(outcome, OSError)  # a full handshake, and the client is refused
+            assert [type(e) for e in server_errors] == [securelink.UnknownAuthorityError]
+            assert "a client CA was removed: this server no longer resumes TLS sessions" in (
+                caplog.text
+            )
+        else:
+            assert outcome is True
+            assert server_errors == []
+            assert "no longer resumes" not in caplog.text
 
 
 class TestReload:

@@ -22,6 +22,7 @@ it (and resumption does not check certificates again).
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 
 from . import _translate
@@ -34,7 +35,6 @@ TYPE_CHECKING = False  # typing, logging, signal and datetime stay out of `impor
 if TYPE_CHECKING:
     import datetime
     import logging
-    import ssl
     from collections.abc import Callable
     from types import FrameType, TracebackType
     from typing import Any, ClassVar, Self, TypeAlias
@@ -415,6 +415,7 @@ class RotatingServerContext:
             raise
         self._state = state  # the switch: new handshakes use it from here on
         self._describe_outer(inner)
+        self._end_resumption_if_trust_shrank(old.context, inner)
         self._last_error = None
         self._failed_stamps = None
         _logger().info(
@@ -424,6 +425,25 @@ class RotatingServerContext:
         )
         self._check_expiry(state)
         return state.certificate
+
+    def _end_resumption_if_trust_shrank(self, old: ssl.SSLContext, new: ssl.SSLContext) -> None:
+        # A resumed session is not verified again, and session tickets belong to the stable
+        # context, which outlives every reload: a client whose CA was just removed could come
+        # back in on an old ticket.  The stdlib cannot rotate ticket keys, so once a client CA is
+        # removed, this server stops resuming sessions (a restart turns it back on).
+        if old.verify_mode == ssl.CERT_NONE or self._outer.options & ssl.OP_NO_TICKET:
+            return
+        before = set(old.get_ca_certs(binary_form=True))
+        after = set(new.get_ca_certs(binary_form=True))
+        if before <= after:
+            return
+        self._outer.options |= ssl.OP_NO_TICKET
+        self._outer.num_tickets = 0
+        _logger().warning(
+            "a client CA was removed: this server no longer resumes TLS sessions, so that no"
+            " client of a removed CA comes back in on an old session ticket (restart to resume"
+            " sessions again)"
+        )
 
     def reload(self, options: ServerOptions | None = None, /) -> CertificateSummary:
         """Load the material again and serve it to new connections.
