@@ -719,12 +719,19 @@ def wrap_client(
     Raises:
         HandshakeError: the TLS handshake failed (see the subclasses for the causes).
     """
-    ctx = _client_context(options_or_context)
+    return _wrap(sock, _client_context(options_or_context), server_hostname)
+
+
+def _wrap(sock: socket.socket, ctx: ssl.SSLContext, server_hostname: str | None) -> ssl.SSLSocket:
+    # wrap_client (a server_hostname) and wrap_server (none): the handshake, then on failure the
+    # socket closed and the error explained (contexts securelink built explain their own).
     try:
         peer: Any = sock.getpeername()
     except OSError:
         peer = None
     try:
+        if server_hostname is None:
+            return ctx.wrap_socket(sock, server_side=True)
         return ctx.wrap_socket(sock, server_hostname=server_hostname)
     except BaseException as exc:
         sock.close()
@@ -749,16 +756,4 @@ def wrap_server(
     Raises:
         HandshakeError: the TLS handshake failed (see the subclasses for the causes).
     """
-    ctx = _server_context(options_or_context)
-    try:
-        peer: Any = sock.getpeername()
-    except OSError:
-        peer = None
-    try:
-        return ctx.wrap_socket(sock, server_side=True)
-    except BaseException as exc:
-        sock.close()
-        new = _explain_foreign(exc, ctx, None, peer)
-        if new is exc:
-            raise
-        raise new from exc
+    return _wrap(sock, _server_context(options_or_context), None)
