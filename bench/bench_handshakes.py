@@ -905,6 +905,46 @@ SECTIONS = (
 )
 
 
+def write_ratios(
+    w: Callable[[str], object],
+    title: str,
+    figures: Sequence[Figure],
+    checks: Sequence[Mapping[str, Any]],
+    notes: Sequence[str],
+    *,
+    id_width: int = 4,
+    label_width: int = 56,
+    legend: str = "Results in parentheses are informational; --strict counts the others.",
+) -> None:
+    """Write the ratio table that every benchmark here ends with (shared by the scripts)."""
+    w(f"\n{title}\n")
+    w(
+        f"  {'':<{id_width}}{'figure':<{label_width}} {'ratio':>7} {'95% interval':>15}"
+        f" {'target':>8} {'result':>7}\n"
+    )
+    shown: set[str] = set()
+    for f in figures:
+        target = f">={f.target:.2f}x" if f.target is not None else ""
+        result = f.result if f.gating or not f.result else f"({f.result})"
+        head = f"  {f.id:<{id_width}}{f.label:<{label_width}}"
+        if f.error is not None:
+            w(f"{head} {'-':>7} {'':>15} {target:>8} {result:>7}\n")
+            if f.error not in shown:
+                w(f"      {f.error}\n")
+                shown.add(f.error)
+            continue
+        interval = f"{fmt_ratio(f.low)}..{fmt_ratio(f.high)}"
+        w(f"{head} {fmt_ratio(f.ratio):>7} {interval:>15} {target:>8} {result:>7}\n")
+    for c in checks:
+        w(
+            f"  {c['id']:<{id_width}}{c['label']:<{label_width}} {c['value']:>7} {'':>15}"
+            f" {'':>8} {c['result']:>7}\n"
+        )
+    w(f"  {legend}\n")
+    for note in notes:
+        w(f"NOTE: {note}\n")
+
+
 def render(
     meta: Mapping[str, Any],
     sections: Sequence[tuple[str, Sequence[Variant]]],
@@ -940,29 +980,14 @@ def render(
                 f" {spread:>17} {fmt_time(s['cpu_median_s']):>9} {s['rounds']:>6}"
                 f" {s['ops_per_sample']:>4}\n"
             )
-    w("\nRatios: securelink speed / stdlib twin speed (ratio of medians; 95% interval from")
-    w(" resampling the rounds)\n")
-    w(f"  {'':<4}{'figure':<56} {'ratio':>7} {'95% interval':>15} {'target':>8} {'result':>7}\n")
-    shown: set[str] = set()
-    for f in figures:
-        target = f">={f.target:.2f}x" if f.target is not None else ""
-        result = f.result if f.gating or not f.result else f"({f.result})"
-        if f.error is not None:
-            w(f"  {f.id:<4}{f.label:<56} {'-':>7} {'':>15} {target:>8} {result:>7}\n")
-            if f.error not in shown:
-                w(f"      {f.error}\n")
-                shown.add(f.error)
-            continue
-        interval = f"{fmt_ratio(f.low)}..{fmt_ratio(f.high)}"
-        w(
-            f"  {f.id:<4}{f.label:<56} {fmt_ratio(f.ratio):>7} {interval:>15} {target:>8}"
-            f" {result:>7}\n"
-        )
-    for c in checks:
-        w(f"  {c['id']:<4}{c['label']:<56} {c['value']:>7} {'':>15} {'':>8} {c['result']:>7}\n")
-    w("  Results in parentheses are informational; --strict counts the others.\n")
-    for note in notes:
-        w(f"NOTE: {note}\n")
+    write_ratios(
+        w,
+        "Ratios: securelink speed / stdlib twin speed (ratio of medians; 95% interval from"
+        " resampling the rounds)",
+        figures,
+        checks,
+        notes,
+    )
 
 
 def build_figures() -> list[Figure]:

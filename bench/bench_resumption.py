@@ -241,28 +241,16 @@ def render(
                 f" {hs.fmt_rate(v, s['median_s']):>7} {spread:>15}"
                 f" {hs.fmt_time(s['cpu_median_s']):>9} {s['rounds']:>6} {s['ops_per_sample']:>4}\n"
             )
-    w("\nRatios of speeds (ratio of medians; 95% interval from resampling the rounds)\n")
-    w(f"  {'':<3}{'figure':<80} {'ratio':>7} {'95% interval':>15} {'target':>8} {'result':>7}\n")
-    shown: set[str] = set()
-    for f in figures:
-        target = f">={f.target:.2f}x" if f.target is not None else ""
-        result = f.result if f.gating or not f.result else f"({f.result})"
-        if f.error is not None:
-            w(f"  {f.id:<3}{f.label:<80} {'-':>7} {'':>15} {target:>8} {result:>7}\n")
-            if f.error not in shown:
-                w(f"      {f.error}\n")
-                shown.add(f.error)
-            continue
-        interval = f"{hs.fmt_ratio(f.low)}..{hs.fmt_ratio(f.high)}"
-        w(
-            f"  {f.id:<3}{f.label:<80} {hs.fmt_ratio(f.ratio):>7} {interval:>15} {target:>8}"
-            f" {result:>7}\n"
-        )
-    for c in checks:
-        w(f"  {c['id']:<3}{c['label']:<80} {c['value']:>7} {'':>15} {'':>8} {c['result']:>7}\n")
-    w("  R with a target: gating (--strict counts them); the others are informational.\n")
-    for note in notes:
-        w(f"NOTE: {note}\n")
+    hs.write_ratios(
+        w,
+        "Ratios of speeds (ratio of medians; 95% interval from resampling the rounds)",
+        figures,
+        checks,
+        notes,
+        id_width=3,
+        label_width=80,
+        legend="R with a target: gating (--strict counts them); the others are informational.",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

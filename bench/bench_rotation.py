@@ -67,9 +67,9 @@ from bench_handshakes import (
     evaluate,
     event_loop,
     fmt_rate,
-    fmt_ratio,
     fmt_time,
     run_rounds,
+    write_ratios,
 )
 
 import securelink
@@ -405,28 +405,13 @@ def render(
                 f" {spread:>17} {fmt_time(s['cpu_median_s']):>9} {s['rounds']:>6}"
                 f" {s['ops_per_sample']:>4}\n"
             )
-    w("\nRatios of speeds (ratio of medians; 95% interval from resampling the rounds)\n")
-    w(f"  {'':<4}{'figure':<56} {'ratio':>7} {'95% interval':>15} {'target':>8} {'result':>7}\n")
-    shown: set[str] = set()
-    for f in figures:
-        target = f">={f.target:.2f}x" if f.target is not None else ""
-        result = f.result if f.gating or not f.result else f"({f.result})"
-        if f.error is not None:
-            w(f"  {f.id:<4}{f.label:<56} {'-':>7} {'':>15} {target:>8} {result:>7}\n")
-            if f.error not in shown:
-                w(f"      {f.error}\n")
-                shown.add(f.error)
-            continue
-        interval = f"{fmt_ratio(f.low)}..{fmt_ratio(f.high)}"
-        w(
-            f"  {f.id:<4}{f.label:<56} {fmt_ratio(f.ratio):>7} {interval:>15} {target:>8}"
-            f" {result:>7}\n"
-        )
-    for c in checks:
-        w(f"  {c['id']:<4}{c['label']:<56} {c['value']:>7} {'':>15} {'':>8} {c['result']:>7}\n")
-    w("  Results in parentheses are informational; --strict counts the others.\n")
-    for note in notes:
-        w(f"NOTE: {note}\n")
+    write_ratios(
+        w,
+        "Ratios of speeds (ratio of medians; 95% interval from resampling the rounds)",
+        figures,
+        checks,
+        notes,
+    )
 
 
 def rotation_checks(
