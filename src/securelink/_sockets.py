@@ -365,26 +365,25 @@ def _client_context(options_or_context: ClientOptions | ssl.SSLContext) -> ssl.S
     from ._context import client_context
     from ._options import ClientOptions
 
-    if isinstance(options_or_context, ssl.SSLContext):
-        return options_or_context
-    if isinstance(options_or_context, ClientOptions):
-        return client_context(options_or_context)
-    raise TypeError(
-        f"expected ClientOptions or ssl.SSLContext, not {type(options_or_context).__name__}"
-    )
+    return _context_from(options_or_context, ClientOptions, client_context)
 
 
 def _server_context(options_or_context: ServerOptions | ssl.SSLContext) -> ssl.SSLContext:
     from ._context import server_context
     from ._options import ServerOptions
 
-    if isinstance(options_or_context, ssl.SSLContext):
-        return options_or_context
-    if isinstance(options_or_context, ServerOptions):
-        return server_context(options_or_context)
-    raise TypeError(
-        f"expected ServerOptions or ssl.SSLContext, not {type(options_or_context).__name__}"
-    )
+    return _context_from(options_or_context, ServerOptions, server_context)
+
+
+def _context_from(
+    value: object, kind: type[Any], build: Callable[[Any], ssl.SSLContext]
+) -> ssl.SSLContext:
+    # A context is used as it is; options of the right side are built (and shared).
+    if isinstance(value, ssl.SSLContext):
+        return value
+    if isinstance(value, kind):
+        return build(value)
+    raise TypeError(f"expected {kind.__name__} or ssl.SSLContext, not {type(value).__name__}")
 
 
 def _explain_foreign(
