@@ -16,6 +16,7 @@ import os
 import re
 import stat
 
+from ._compat import dsa_key_classes
 from ._frozen import Frozen
 from ._material import (
     _CERT_LABELS,
@@ -1045,14 +1046,12 @@ def _der_key_format(data: bytes, key: object) -> str:
     # PrivateKeyInfo (PKCS#8) is SEQUENCE { INTEGER, SEQUENCE algorithm, ... }; RSAPrivateKey
     # (PKCS#1) and OpenSSL's DSA form are SEQUENCE { INTEGER 0, INTEGER, ... }; ECPrivateKey
     # (SEC1) is SEQUENCE { INTEGER 1, OCTET STRING, ... }.
-    from cryptography.hazmat.primitives.asymmetric import dsa
-
     i = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
     if data[i : i + 2] != b"\x02\x01":  # pragma: no cover - cryptography parsed it as a key
         return "PKCS#8"
     tag = data[i + 3 : i + 4]
     if tag == b"\x02":
-        return "traditional DSA" if isinstance(key, dsa.DSAPrivateKey) else "PKCS#1"
+        return "traditional DSA" if isinstance(key, dsa_key_classes()[0]) else "PKCS#1"
     return "SEC1" if tag == b"\x04" else "PKCS#8"
 
 
@@ -1706,13 +1705,13 @@ def _extended_key_usage(extensions: x509.Extensions) -> tuple[str, ...] | None:
 
 
 def _key_facts(key: PublicKeyTypes) -> tuple[str, int | None, str | None]:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size, None
     if isinstance(key, ec.EllipticCurvePublicKey):
         return "EC", key.curve.key_size, _CURVES.get(key.curve.name, key.curve.name)
-    if isinstance(key, dsa.DSAPublicKey):
+    if isinstance(key, dsa_key_classes()[1]):
         return "DSA", key.key_size, None
     for kind, name, size in (
         (ed25519.Ed25519PublicKey, "Ed25519", 256),

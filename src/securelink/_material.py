@@ -14,6 +14,7 @@ import ssl
 import stat
 
 from . import _warn
+from ._compat import dsa_key_classes
 from ._options import PKCS12, Trust
 from .errors import (
     CertificateProblemError,
@@ -446,15 +447,17 @@ def load_private_key(
         MaterialError: unreadable, or not a private key.
         KeyPasswordError: encrypted and no or the wrong password.
     """
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     if isinstance(
         source,
-        rsa.RSAPrivateKey
-        | ec.EllipticCurvePrivateKey
-        | ed25519.Ed25519PrivateKey
-        | ed448.Ed448PrivateKey
-        | dsa.DSAPrivateKey,
+        (
+            rsa.RSAPrivateKey,
+            ec.EllipticCurvePrivateKey,
+            ed25519.Ed25519PrivateKey,
+            ed448.Ed448PrivateKey,
+            dsa_key_classes()[0],
+        ),
     ):
         return source, "the in-memory private key object"
     if not isinstance(source, str | os.PathLike | bytes):
@@ -740,7 +743,7 @@ def check_identity(
         CertificateProblemError: no SAN (server), expired, not yet valid, chain out of order, a CA
             certificate as leaf, a weak key or signature.
     """
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     leaf = chain[0]
     subject = _subject(leaf)
@@ -773,7 +776,7 @@ def check_identity(
             subject=subject,
             hint="Issue a new certificate with an ECDSA P-256 or RSA-2048 (or larger) key.",
         )
-    if isinstance(key, dsa.DSAPrivateKey) or (
+    if isinstance(key, dsa_key_classes()[0]) or (
         isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size < 256
     ):
         raise CertificateProblemError(

@@ -101,11 +101,13 @@ class CertificateSummary(Frozen):
             names = [*san.get_values_for_type(x509.DNSName)]
             names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
             names += san.get_values_for_type(x509.UniformResourceIdentifier)
-        except x509.ExtensionNotFound:
+        except (x509.ExtensionNotFound, ValueError):
+            # ValueError: cryptography parses extensions on first access and refuses some that
+            # OpenSSL reads (51 refuses an empty SubjectAltName); the summary then has no names.
             names = []
         try:
             is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        except x509.ExtensionNotFound:
+        except (x509.ExtensionNotFound, ValueError):
             is_ca = False
         cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         common_name = str(cns[0].value) if cns else None

@@ -16,6 +16,7 @@ import sys
 import weakref
 
 from . import errors as E
+from ._compat import dsa_key_classes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -217,7 +218,7 @@ def _summaries(ders: list[bytes]) -> tuple[CertificateSummary, ...]:
     for der in ders:
         try:
             out.append(CertificateSummary.from_der(der))
-        except ValueError:  # pragma: no cover - OpenSSL accepted it, so it parses
+        except ValueError:  # OpenSSL read it, but cryptography may refuse a field (an empty SAN)
             continue
     return tuple(out)
 
@@ -458,7 +459,7 @@ def _parse_chain(ders: list[bytes], *, built: bool) -> list[_Cert]:
 
 
 def _key_text(c: _Cert) -> str:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     try:
         key = c.cert.public_key()
@@ -466,7 +467,7 @@ def _key_text(c: _Cert) -> str:
         return ""
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA, {key.key_size} bits"
-    if isinstance(key, dsa.DSAPublicKey):
+    if isinstance(key, dsa_key_classes()[1]):
         return f"DSA, {key.key_size} bits"
     if isinstance(key, ec.EllipticCurvePublicKey):
         return f"EC {key.curve.name}, {key.key_size} bits"
@@ -474,13 +475,13 @@ def _key_text(c: _Cert) -> str:
 
 
 def _small_key(c: _Cert) -> str | None:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     try:
         key = c.cert.public_key()
     except (ValueError, TypeError):
         return None
-    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
+    if isinstance(key, (rsa.RSAPublicKey, dsa_key_classes()[1])):
         small = key.key_size < 2048
     else:
         small = isinstance(key, ec.EllipticCurvePublicKey) and key.key_size < 224
@@ -787,7 +788,9 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
         whose = "a client's" if f.role == "server" else "a server's"
         detail = f"{whose} certificate needs {purpose} in its extended key usage, or none at all"
     problem = problem.replace("{detail}", f" ({detail})" if detail else "")
-    bad = _summaries([culprit.der])[0] if culprit is not None else None
+    # No summary when cryptography cannot read the certificate's fields (51 refuses an empty
+    # SubjectAltName on access): the explanation then names it by position, not by its names.
+    bad = next(iter(_summaries([culprit.der])), None) if culprit is not None else None
     if culprit is None or bad is None:
         subject = "a CA certificate in its chain" if blame == "ca" else "a certificate in its chain"
         it = "that CA certificate" if blame == "ca" else "the certificate"
