@@ -1,5 +1,8 @@
 """What securelink's contexts and its import cost, as ratios against the standard library.
 
+The first client context of a process is measured in fresh processes (figure a), repeated and
+new contexts in a warm one (b), server contexts (c), and the import (d).
+
 Every figure is a ratio between two things measured side by side in the same run: the variants
 of a figure are interleaved in rounds (in a shuffled order each round), each variant gives one
 sample per round, and a ratio is the ratio of the medians.  The 95% interval next to it comes from
@@ -7,8 +10,8 @@ resampling the rounds (bootstrap), so a reader can tell a real miss from noise o
 
 Run it from the repository root::
 
-    python bench/bench_contexts.py            # full run, about 30 s
-    python bench/bench_contexts.py --quick    # about 5 s, fewer rounds
+    python bench/bench_contexts.py            # full run, about 50 s
+    python bench/bench_contexts.py --quick    # about 8 s, fewer rounds
     python bench/bench_contexts.py --json results.json --python /path/to/venv/bin/python
 
 It exits 0 whatever it measures, unless ``--strict`` is given (then 1 on any miss or error).
@@ -50,19 +53,21 @@ class Profile:
     """How much to measure."""
 
     name: str
-    client_rounds: int  # rounds of section a/b (each round ~30 ms)
+    client_rounds: int  # rounds of section b (each round ~30 ms)
     client_budget: float  # seconds; rounds stop early past this (after min_rounds)
     server_rounds: int  # rounds of section c, per key type (each round ~10 ms)
     server_budget: float
     import_rounds: int  # rounds of section d (each round: three interpreter start-ups)
     import_budget: float
+    fresh_rounds: int  # rounds of section a (each round: two interpreters, ~150 ms)
+    fresh_budget: float
     min_rounds: int
     min_sample: float  # seconds: a sample batches calls until it takes at least this long
     bootstrap: int  # resamples for the 95% intervals
 
 
-FULL = Profile("full", 300, 14.0, 300, 6.0, 60, 14.0, 30, 0.002, 1000)
-QUICK = Profile("quick", 40, 2.0, 60, 1.0, 15, 2.5, 10, 0.002, 300)
+FULL = Profile("full", 300, 14.0, 300, 6.0, 60, 14.0, 200, 18.0, 30, 0.002, 1000)
+QUICK = Profile("quick", 40, 2.0, 60, 1.0, 15, 2.5, 20, 3.0, 10, 0.002, 300)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +212,7 @@ def evaluate(
 
 
 # ---------------------------------------------------------------------------------------------
-# a/b. client contexts
+# b. client contexts in a warm process
 
 
 def client_section(profile: Profile, rng: random.Random, notes: list[str]) -> dict[str, Variant]:
@@ -216,24 +221,26 @@ def client_section(profile: Profile, rng: random.Random, notes: list[str]) -> di
     def stdlib() -> object:
         return ssl.create_default_context(cafile=cafile)
 
-    def first() -> object:
-        return securelink.client_context(securelink.ClientOptions(), shared=False)
+    def new() -> object:
+        return securelink.client_context(securelink.ClientOptions())
 
     def repeated() -> object:
-        return securelink.client_context(securelink.ClientOptions())
+        return securelink.client_context(securelink.ClientOptions(), shared=True)
 
     variants = [
         Variant("stdlib_client", "ssl.create_default_context(cafile=certifi.where())", stdlib),
-        Variant("first_client", "client_context(ClientOptions(), shared=False)", first),
+        Variant("new_client", "client_context(ClientOptions())  [a new context]", new),
         Variant(
-            "shared_client", "client_context(ClientOptions())  [equal options, cached]", repeated
+            "shared_client", "client_context(ClientOptions(), shared=True)  [cached]", repeated
         ),
     ]
-    if securelink.client_context(securelink.ClientOptions()) is not repeated():
+    if securelink.client_context(securelink.ClientOptions(), shared=True) is not repeated():
         notes.append(
-            "b: client_context(ClientOptions()) did not return the shared context twice;"
-            " figure b measures rebuilds, not cache hits."
+            "b: client_context(ClientOptions(), shared=True) did not return the shared context"
+            " twice; figure b measures rebuilds, not cache hits."
         )
+    if new() is new():
+        notes.append("b: client_context(ClientOptions()) returned the same context twice.")
     _warm_up(variants, notes, profile.min_sample)
     run_rounds(variants, profile.client_rounds, profile.client_budget, profile.min_rounds, rng)
     return {v.key: v for v in variants}
@@ -449,6 +456,115 @@ _DEVNULL_IO = (
 
 
 # ---------------------------------------------------------------------------------------------
+# a. the first client context of a fresh process
+
+
+_STDLIB_FIRST = "import certifi, ssl; ssl.create_default_context(cafile=certifi.where())"
+
+#: (key, label, what the process imports first, the first context) for figure a.  Each side
+#: imports certifi inside the timed part: securelink imports it lazily, on the first context.
+#: The stdlib's is timed twice: after ``import securelink``, the same start as securelink's (the
+#: modules that import loaded, threading or weakref, are then not in the timed part of either),
+#: and after ``import ssl`` alone, as a program without securelink would start.
+FIRST_CONTEXTS = (
+    (
+        "fresh_securelink",
+        "client_context(ClientOptions())  [after import securelink]",
+        "import securelink",
+        "securelink.client_context(securelink.ClientOptions())",
+    ),
+    (
+        "fresh_stdlib_same",
+        "certifi + create_default_context  [after import securelink]",
+        "import securelink",
+        _STDLIB_FIRST,
+    ),
+    (
+        "fresh_stdlib",
+        "certifi + create_default_context  [after import ssl]",
+        "import ssl",
+        _STDLIB_FIRST,
+    ),
+)
+
+#: Times itself, so that neither the interpreter's start-up nor the wait for the child counts.
+#: Prints: first context (ns), import + first context (ns), and three flags: cryptography and
+#: certifi already loaded at start-up, cryptography loaded once the first context is built.
+FIRST_PROBE = (
+    "import sys, time; "
+    "has = lambda n: any(m == n or m.startswith(n + '.') for m in sys.modules); "
+    "pre = (has('cryptography'), has('certifi')); "
+    "t0 = time.perf_counter_ns(); {setup}; t1 = time.perf_counter_ns(); {first}; "
+    "t2 = time.perf_counter_ns(); "
+    "print(t2 - t1, t2 - t0, int(pre[0]), int(pre[1]), int(has('cryptography')))"
+)
+
+
+def first_context_section(
+    profile: Profile, rng: random.Random, python: str, notes: list[str]
+) -> tuple[dict[str, Variant], dict[str, Any]]:
+    """Figure a: the first client context, in fresh processes of *python*, interleaved."""
+    env = _child_env()
+    executable = shutil.which(python) or python
+    first: dict[str, list[float]] = {key: [] for key, _, _, _ in FIRST_CONTEXTS}
+    total: dict[str, list[float]] = {key: [] for key, _, _, _ in FIRST_CONTEXTS}
+    flags = {"preloaded_cryptography": False, "preloaded_certifi": False, "imported": False}
+
+    def spawn(key: str, setup: str, code: str) -> Callable[[], object]:
+        argv = [executable, "-c", FIRST_PROBE.format(setup=setup, first=code)]
+
+        def run() -> object:
+            proc = subprocess.run(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if proc.returncode != 0:
+                tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+                raise RuntimeError(f"{executable} failed to build a first context: {tail}")
+            one, both, pre_crypto, pre_certifi, crypto = proc.stdout.split()
+            first[key].append(int(one) / 1e9)
+            total[key].append(int(both) / 1e9)
+            flags["preloaded_cryptography"] |= pre_crypto == "1"
+            flags["preloaded_certifi"] |= pre_certifi == "1"
+            if key == "fresh_securelink":
+                flags["imported"] |= crypto == "1"
+            return proc
+
+        return run
+
+    spawners = [
+        Variant(key, label, spawn(key, setup, code)) for key, label, setup, code in FIRST_CONTEXTS
+    ]
+    for _ in range(3):  # warm up: the page cache, the .pyc files
+        for variant in spawners:
+            variant.fn()
+    for samples in (*first.values(), *total.values()):
+        samples.clear()
+    run_rounds(spawners, profile.fresh_rounds, profile.fresh_budget, profile.min_rounds, rng)
+    if flags["preloaded_certifi"] or flags["preloaded_cryptography"]:
+        notes.append(
+            f"a: {python} imports certifi or cryptography at start-up (site/.pth), so the"
+            " first-context figures leave part of the cost out. Use a fresh venv."
+        )
+    out: dict[str, Variant] = {}
+    for key, label, _, _ in FIRST_CONTEXTS:
+        out[key] = Variant(key, label, lambda: None, samples=first[key])
+    for key, setup in (("fresh_securelink", "import securelink"), ("fresh_stdlib", "import ssl")):
+        out[f"{key}_total"] = Variant(
+            f"{key}_total",
+            f"{out[key].label.split('  [')[0]}  [{setup} included]",
+            lambda: None,
+            samples=total[key],
+        )
+    return out, flags
+
+
+# ---------------------------------------------------------------------------------------------
 # Report
 
 
@@ -554,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Measure securelink's context builds and import against the standard library,"
         " as ratios of medians of interleaved runs."
     )
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (about 6 s, not 30)")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (about 8 s, not 50)")
     parser.add_argument(
         "--json",
         metavar="FILE",
@@ -564,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--python",
         metavar="PATH",
         default=sys.executable,
-        help="interpreter for the import timing; use a fresh virtual environment's"
+        help="interpreter for the fresh-process timings (a, d); use a fresh virtual environment's"
         " (default: this one, %(default)s)",
     )
     parser.add_argument(
@@ -582,7 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = _load()
     progress = sys.stderr
 
-    progress.write("measuring a/b: client contexts ...\n")
+    progress.write("measuring b: client contexts in this process ...\n")
     client = client_section(profile, rng, notes)
     progress.write("measuring c: server contexts (ECDSA, RSA) ...\n")
     with tempfile.TemporaryDirectory(prefix="securelink-bench-") as tmp:
@@ -595,14 +711,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         imports, import_info = import_section(profile, rng, args.python, notes)
     except (OSError, RuntimeError, subprocess.SubprocessError, ValueError) as exc:
         import_error = f"import timing failed: {exc}"
+    progress.write(
+        f"measuring a: the first client context in fresh processes of {args.python} ...\n"
+    )
+    fresh: dict[str, Variant] = {}
+    fresh_flags: dict[str, Any] | None = None
+    fresh_error: str | None = None
+    try:
+        fresh, fresh_flags = first_context_section(profile, rng, args.python, notes)
+    except (OSError, RuntimeError, subprocess.SubprocessError, ValueError) as exc:
+        fresh_error = f"fresh-process timing failed: {exc}"
 
     figures = [
-        Figure("a", "first client context / stdlib", ("first_client", "stdlib_client"), 1.05),
+        Figure(
+            "a",
+            "first client context in a fresh process / stdlib's",
+            ("fresh_securelink", "fresh_stdlib_same"),
+            1.05,
+        ),
+        Figure(
+            "a",
+            "the same, the stdlib's after import ssl alone",
+            ("fresh_securelink", "fresh_stdlib"),
+            gating=False,
+        ),
+        Figure(
+            "a",
+            "the same, with import securelink / import ssl",
+            ("fresh_securelink_total", "fresh_stdlib_total"),
+            gating=False,
+        ),
         Figure(
             "b",
-            "repeated client context (cache hit) / stdlib",
+            "repeated client context, shared=True (cache hit) / stdlib",
             ("shared_client", "stdlib_client"),
             0.01,
+        ),
+        Figure(
+            "b",
+            "new client context (the default) / stdlib",
+            ("new_client", "stdlib_client"),
+            gating=False,
         ),
     ]
     for short, name, _ in KEY_TYPES:
@@ -662,14 +811,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             gating=False,
         ),
     ]
-    all_variants = {**client, **server, **imports}
+    all_variants = {**fresh, **client, **server, **imports}
     for f in figures:
         if all(k in all_variants for k in f.keys):
             evaluate(f, all_variants, profile.bootstrap, rng)
         else:
-            f.error = import_error or "not measured"
+            f.error = (fresh_error if f.id == "a" else import_error) or "not measured"
 
     checks: list[dict[str, Any]] = []
+    if fresh_flags is not None:
+        checks.append(
+            {
+                "id": "a",
+                "label": "first client context (no explicit CA) loads cryptography",
+                "value": "yes" if fresh_flags["imported"] else "no",
+                "target": "no",
+                # Loaded at start-up, it would be there whatever the context does.
+                "result": "MISS"
+                if fresh_flags["imported"] and not fresh_flags["preloaded_cryptography"]
+                else "ERROR"
+                if fresh_flags["preloaded_cryptography"]
+                else "PASS",
+                **fresh_flags,
+            }
+        )
+    else:
+        checks.append(
+            {
+                "id": "a",
+                "label": "first client context (no explicit CA) loads cryptography",
+                "value": "-",
+                "target": "no",
+                "result": "ERROR",
+            }
+        )
     if import_info is not None:
         loaded = [n for n, hit in import_info["loaded_by_import_securelink"].items() if hit]
         preloaded = import_info["loaded_at_startup"]
@@ -712,7 +887,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "elapsed_s": time.perf_counter() - started,
     }
     sections = [
-        ("a/b. Client contexts (trusting the certifi bundle)", list(client.values())),
+        (
+            "a. The first client context of a fresh process (self-timed in the child)",
+            list(fresh.values()),
+        ),
+        (
+            "b. Client contexts in a warm process (trusting the certifi bundle)",
+            list(client.values()),
+        ),
         *(
             (
                 f"c. Server contexts, {name} leaf from securelink.devca (shared=False)",
@@ -722,8 +904,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         ("d. Interpreter start-up, wall time of a fresh process", list(imports.values())),
     ]
-    if import_error:
-        notes.append(import_error)
+    for error in (fresh_error, import_error):
+        if error:
+            notes.append(error)
     table_out = sys.stderr if args.json == "-" else sys.stdout
     render(meta, sections, figures, checks, import_info, notes, table_out)
 

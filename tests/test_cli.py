@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -254,3 +256,255 @@ class TestInspectCommand:
         )
         assert result.returncode == 0, result.stderr
         assert "certificate: securelink development CA" in result.stdout
+
+
+class TestCsrFileNames:
+    """Without --out, the files are named after the first name, made safe for a file name."""
+
+    @pytest.mark.parametrize(
+        ("domains", "stem"),
+        [
+            ("spiffe://example.test/billing", "billing"),
+            ("spiffe://example.test/ns/prod/sa/billing/", "billing"),
+            ("spiffe://example.test", "example.test"),
+            ("spiffe://example.test/a%20b", "a_b"),
+            ("*.apps.test", "_.apps.test"),
+            ("spiffe://example.test/..", "request"),
+            ("api.test,spiffe://example.test/api", "api.test"),
+        ],
+    )
+    def test_default_names(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        domains: str,
+        stem: str,
+    ) -> None:
+        """A URI SAN gives its last path segment (or host), not a path with '://' in it."""
+        monkeypatch.chdir(tmp_path)
+        assert main(["csr", "--domains", domains]) == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.csr", f"{stem}.key"]
+        assert mode(tmp_path / f"{stem}.key") == 0o600
+        csr = x509.load_pem_x509_csr((tmp_path / f"{stem}.csr").read_bytes())
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [*san.get_values_for_type(x509.DNSName)]
+        names += san.get_values_for_type(x509.UniformResourceIdentifier)
+        assert names == domains.split(",")
+        assert f"CSR: {stem}.csr (for {', '.join(domains.split(','))})" in capsys.readouterr().out
+
+    def test_uri_with_out(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """--out still decides where the CSR goes; the new key goes next to it."""
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "reqs").mkdir()
+        args = ["csr", "--domains", "spiffe://example.test/billing", "--out", "reqs/b.csr"]
+        assert main(args) == 0
+        assert sorted(p.name for p in (tmp_path / "reqs").iterdir()) == ["b.csr", "billing.key"]
+
+
+#: Python spellings that a command line user cannot type: the CLI says --flags instead.
+PYTHON_WORDING = re.compile(r"\b[a-z_]+=|Options\(|issue\(|PKCS12\(|Pass each name separately")
+
+
+def cli_error(capsys: pytest.CaptureFixture[str], command: str) -> tuple[str, str]:
+    """The message and hint of the one error line on stderr, checked for Python wording."""
+    err = capsys.readouterr().err
+    assert err.startswith(f"securelink {command}: ") and err.count("\n") == 1, err
+    message, _, hint = err.strip().removeprefix(f"securelink {command}: ").partition(" Hint: ")
+    assert hint, err
+    assert not PYTHON_WORDING.search(hint), hint
+    return message, hint
+
+
+class TestErrorsInFlags:
+    """Errors from the library reach the command line with hints that name flags."""
+
+    NAMES_HINT = (
+        "Give DNS names with --domains and IP addresses with --ip-addresses, each list separated"
+        " by commas and no spaces"
+    )
+
+    @pytest.mark.parametrize("command", ["csr", "minica"])
+    def test_no_names(
+        self,
+        command: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """No names: the hint names --domains and --ip-addresses, not issue(...)."""
+        monkeypatch.chdir(tmp_path)
+        assert main([command]) == 1
+        message, hint = cli_error(capsys, command)
+        assert message == "A certificate needs at least one DNS name or IP address."
+        assert hint.startswith(self.NAMES_HINT)
+
+    @pytest.mark.parametrize("command", ["csr", "minica"])
+    def test_bad_name(
+        self,
+        command: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A space after a comma: the hint says how to write the list on the command line."""
+        monkeypatch.chdir(tmp_path)
+        assert main([command, "--domains", "a.test, b.test"]) == 1
+        message, hint = cli_error(capsys, command)
+        assert message.startswith("' b.test' is not a valid DNS name")
+        assert hint.startswith(self.NAMES_HINT)
+        assert ("spiffe://" in hint) is (command == "csr")  # minica takes no URIs
+        assert list(tmp_path.iterdir()) == []
+
+    @pytest.mark.parametrize(
+        ("make", "hint"),
+        [
+            (
+                lambda ca: ca.issue("x.test").cert_pem,
+                "This looks like a certificate: give its private key file (-----BEGIN PRIVATE"
+                " KEY-----) as --key.",
+            ),
+            (
+                lambda ca: ca.issue("x.test").encrypted_key_pem("pw"),
+                "securelink csr reads unencrypted keys only: decrypt a copy with `openssl pkey"
+                " -in KEY -out plain.key`, keep it mode 0600, and give that as --key.",
+            ),
+            (
+                lambda ca: ca.issue("x.test").pkcs12("pw"),
+                "This is a PKCS#12 bundle; securelink csr reads PEM or DER files: split it with"
+                " `openssl pkcs12 -in FILE -nocerts -noenc -out key.pem` and give --key.",
+            ),
+        ],
+    )
+    def test_csr_key(
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        make: Any,
+        hint: str,
+    ) -> None:
+        """A --key that is no usable key: the hint says what to give as --key."""
+        from securelink.devca import CertificateAuthority
+
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "given").write_bytes(make(CertificateAuthority()))
+        (tmp_path / "given").chmod(0o600)
+        assert main(["csr", "--domains", "a.test", "--key", "given"]) == 1
+        assert cli_error(capsys, "csr")[1] == hint
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["given"]
+
+    @pytest.mark.parametrize(
+        ("ca_files", "hint"),
+        [
+            (
+                ("minica-key.pem", "minica.pem"),
+                "This looks like the CA's private key: give it as --ca-key, and the certificate"
+                " as --ca-cert.",
+            ),
+            (
+                ("minica.pem", "minica.pem"),
+                "This looks like a certificate: give its private key file (-----BEGIN PRIVATE"
+                " KEY-----) as --ca-key, and the certificate as --ca-cert.",
+            ),
+            (
+                ("minica.pem", "enc.pem"),
+                "securelink minica reads unencrypted keys only: decrypt a copy with `openssl"
+                " pkey -in KEY -out plain.key`, keep it mode 0600, and give that as --ca-key.",
+            ),
+        ],
+    )
+    def test_minica_ca_files(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        ca_files: tuple[str, str],
+        hint: str,
+    ) -> None:
+        """CA files swapped or encrypted: the hint names --ca-cert and --ca-key."""
+        from securelink.devca import CertificateAuthority
+
+        ca = CertificateAuthority()
+        for name, data in (
+            ("minica.pem", ca.cert_pem),
+            ("minica-key.pem", ca.key_pem),
+            ("enc.pem", ca.issue("x.test").encrypted_key_pem("pw")),
+        ):
+            (tmp_path / name).write_bytes(data)
+            (tmp_path / name).chmod(0o600)
+        cert, key = ca_files
+        args = ["--dir", str(tmp_path), "--domains", "a.test", "--ca-cert", cert, "--ca-key", key]
+        assert main(["minica", *args]) == 1
+        message, got = cli_error(capsys, "minica")
+        assert message.startswith(str(tmp_path))
+        assert got == hint
+        assert not (tmp_path / "a.test" / "cert.pem").exists()
+
+    def test_minica_mismatched_ca(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """CA files that do not match: the hint is about files, in no Python terms."""
+        from securelink.devca import CertificateAuthority
+
+        (tmp_path / "minica.pem").write_bytes(CertificateAuthority().cert_pem)
+        (tmp_path / "minica-key.pem").write_bytes(CertificateAuthority().key_pem)
+        (tmp_path / "minica-key.pem").chmod(0o600)
+        assert main(["minica", "--dir", str(tmp_path), "--domains", "a.test"]) == 1
+        cli_error(capsys, "minica")
+
+    def test_inspect_missing_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A file that is not there: status 2, and a hint about the path."""
+        assert main(["inspect", str(tmp_path / "nope.pem")]) == 2
+        message, hint = cli_error(capsys, "inspect")
+        assert message.startswith(f"{tmp_path / 'nope.pem'}: no such file")
+        assert hint.startswith("Check the path")
+
+
+class TestBrokenPipe:
+    """`securelink ... | head` ends quietly, as well-behaved commands do: no traceback."""
+
+    def test_inspect_into_a_closed_pipe(self, tmp_path: Path) -> None:
+        """The reader takes one line and closes the pipe: status 141, nothing on stderr."""
+        from securelink.devca import CertificateAuthority
+
+        cert = tmp_path / "cert.pem"
+        cert.write_bytes(CertificateAuthority().issue("pipe.test").cert_pem)
+        # Far more than a pipe holds (64 KiB), so the writer is still writing when it closes.
+        args = ["inspect", *[str(cert)] * 400]
+        with subprocess.Popen(
+            [sys.executable, "-m", "securelink", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            first = proc.stdout.readline()
+            proc.stdout.close()
+            err = proc.stderr.read()
+            status = proc.wait(timeout=60)
+        assert first == f"{cert}: PEM, 1 certificate\n".encode()
+        assert err == b""
+        assert status == 141
+
+    def test_demo_into_a_closed_pipe(self) -> None:
+        """The demo stops at its next line once the reader is gone, and cleans up quietly.
+
+        --step holds the demo at its first pause until the pipe is closed, so that it is
+        certain to write into the closed pipe.
+        """
+        with subprocess.Popen(
+            [sys.executable, "-m", "securelink", "demo", "--step"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as proc:
+            assert proc.stdin is not None and proc.stdout is not None
+            assert proc.stderr is not None
+            first = proc.stdout.readline()
+            proc.stdout.close()
+            proc.stdin.write(b"\n" * 10)
+            proc.stdin.close()
+            err = proc.stderr.read()
+            status = proc.wait(timeout=60)
+        assert first.startswith(b"securelink demo: secure connections on 127.0.0.1, in ")
+        workdir = first.decode().rsplit(" in ", 1)[1].strip()
+        assert err == b""
+        assert status == 141
+        assert not os.path.exists(workdir)  # the temporary directory went with it

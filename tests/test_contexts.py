@@ -1,4 +1,4 @@
-"""The built contexts: plain SSLContext objects with the secure settings, shared and rebuilt."""
+"""The built contexts: plain SSLContext objects with the secure settings, new or shared."""
 
 from __future__ import annotations
 
@@ -79,12 +79,30 @@ class TestSecureDefaults:
         assert server_context(server_cert.server_options(client_auth=mode)).verify_mode is expected
 
     def test_tls12_ciphers_are_aead_with_forward_secrecy(self) -> None:
-        """Only ECDHE/DHE with GCM or ChaCha20-Poly1305 are enabled for TLS 1.2."""
+        """Only ECDHE with GCM or ChaCha20-Poly1305 is enabled for TLS 1.2."""
         names = [c["name"] for c in client_context().get_ciphers() if c["protocol"] == "TLSv1.2"]
         assert names
         assert set(names) <= set(MOZILLA_INTERMEDIATE_CIPHERS.split(":"))
         for cipher in client_context().get_ciphers():
             assert cipher["aead"] is True
+
+    def test_tls12_suites_are_mozilla_intermediate_5_8(
+        self, server_cert: IssuedCertificate
+    ) -> None:
+        """Mozilla's intermediate 5.8 list, in its order: no DHE-RSA suites on either side."""
+        mozilla_5_8 = [
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+            "ECDHE-RSA-CHACHA20-POLY1305",
+        ]
+        assert MOZILLA_INTERMEDIATE_CIPHERS.split(":") == mozilla_5_8
+        for ctx in (client_context(), server_context(server_cert.server_options())):
+            tls12 = [c for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.2"]
+            assert [c["name"] for c in tls12] == mozilla_5_8
+            assert {c["kea"] for c in tls12} == {"kx-ecdhe"}
 
     def test_versions(self) -> None:
         """min_version and max_version reach the context."""
@@ -177,21 +195,33 @@ class TestTrustStores:
 
 
 class TestSharing:
-    """Equal options share one context, rebuilt when a file changes."""
+    """A new context per call by default; with shared=True, one per options, rebuilt on change."""
 
-    def test_equal_options_share(self) -> None:
-        """Two equal ClientOptions objects give the very same context."""
-        assert client_context(ClientOptions()) is client_context(ClientOptions())
-        assert client_context() is client_context(ClientOptions())
+    def test_new_context_by_default(self, server_cert: IssuedCertificate) -> None:
+        """Without shared=True, every call builds a context of its own, client and server."""
+        assert client_context(ClientOptions()) is not client_context(ClientOptions())
+        assert client_context() is not client_context()
+        options = server_cert.server_options()
+        assert server_context(options) is not server_context(options)
 
-    def test_private_copy(self) -> None:
-        """shared=False always builds a new context."""
-        assert client_context(shared=False) is not client_context(shared=False)
-        assert client_context(shared=False) is not client_context()
+    def test_default_is_not_the_shared_one(self, server_cert: IssuedCertificate) -> None:
+        """A default context is never the one handed out with shared=True."""
+        assert client_context(shared=True) is not client_context()
+        options = server_cert.server_options()
+        assert server_context(options, shared=True) is not server_context(options)
+
+    def test_equal_options_share(self, server_cert: IssuedCertificate) -> None:
+        """With shared=True, two equal options objects give the very same context."""
+        assert client_context(ClientOptions(), shared=True) is client_context(
+            ClientOptions(), shared=True
+        )
+        assert client_context(shared=True) is client_context(ClientOptions(), shared=True)
+        first = server_context(server_cert.server_options(), shared=True)
+        assert server_context(server_cert.server_options(), shared=True) is first
 
     def test_different_options_differ(self, ca: CertificateAuthority) -> None:
-        """Different options give different contexts."""
-        assert client_context(ca.client_options()) is not client_context()
+        """Different options give different shared contexts."""
+        assert client_context(ca.client_options(), shared=True) is not client_context(shared=True)
 
     def test_rebuilt_when_file_changes(self, tmp_path: Path) -> None:
         """Rewriting a CA file rebuilds the shared context with the new contents."""
@@ -199,32 +229,35 @@ class TestSharing:
         first_ca, second_ca = CertificateAuthority(), CertificateAuthority()
         path.write_bytes(first_ca.cert_pem)
         options = ClientOptions(ca=str(path))
-        first = client_context(options)
-        assert client_context(options) is first
+        first = client_context(options, shared=True)
+        assert client_context(options, shared=True) is first
         path.write_bytes(second_ca.cert_pem + first_ca.cert_pem)
         os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
-        second = client_context(options)
+        second = client_context(options, shared=True)
         assert second is not first
         assert second.cert_store_stats()["x509_ca"] == 2
+        assert first.cert_store_stats()["x509_ca"] == 1  # handed out earlier: left as it was
+        assert client_context(options, shared=True) is second
 
     def test_server_rebuilt_when_key_replaced(
         self, tmp_path: Path, ca: CertificateAuthority
     ) -> None:
-        """Replacing the certificate and key files (a renewal) gives a new server context."""
+        """Replacing the certificate and key files (a renewal) gives a new shared server context."""
         cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
         first = ca.issue("localhost")
         cert.write_bytes(first.chain_pem)
         key.write_bytes(first.key_pem)
         key.chmod(0o600)
         options = ServerOptions(cert=str(cert), key=str(key))
-        old = server_context(options)
+        old = server_context(options, shared=True)
+        assert server_context(options, shared=True) is old
         renewed = ca.issue("localhost")
         for path, data in ((cert, renewed.chain_pem), (key, renewed.key_pem)):
             tmp = path.with_suffix(".new")
             tmp.write_bytes(data)
             tmp.chmod(0o600)
             tmp.replace(path)  # atomic rename: a new inode
-        assert server_context(options) is not old
+        assert server_context(options, shared=True) is not old
 
     def test_unhashable_options_still_work(self, server_cert: IssuedCertificate) -> None:
         """Options holding an unhashable password object are built, just not shared."""
@@ -237,7 +270,7 @@ class TestSharing:
             key=server_cert.encrypted_key_pem("pw"),
             password=Secret(b"pw"),
         )
-        assert server_context(options) is not server_context(options)
+        assert server_context(options, shared=True) is not server_context(options, shared=True)
 
 
 class TestNoPlaintextKeyOnDisk:

@@ -1688,14 +1688,17 @@ class TestMinicaInUse:
         _assert_verify_ok(result)
 
     def test_options(self, tmp_path: Path) -> None:
-        """server_options() and client_options() point at the files."""
+        """server_options() presents the files; trusting_client_options() only trusts the CA."""
         files = minica(tmp_path, domains=["localhost"])
         server = files.server_options(alpn=("h2",))
         assert (server.cert, server.key, server.alpn) == (files.cert, files.key, ("h2",))
-        client = files.client_options()
+        client = files.trusting_client_options()
         assert client.ca == files.ca_cert
-        assert client.cert is None
-        assert files.client_options(ca=files.cert).ca == files.cert
+        assert (client.cert, client.key) == (None, None)
+        assert files.trusting_client_options(ca=files.cert).ca == files.cert
+        # One name, one meaning: client_options() presents a certificate (IssuedCertificate),
+        # so the files' trust-only options no longer go by that name.
+        assert not hasattr(files, "client_options")
 
     def test_handshake(self, tmp_path: Path) -> None:
         """Contexts built from the files complete a real handshake, by name and by address."""
@@ -1703,7 +1706,7 @@ class TestMinicaInUse:
         for hostname in ("localhost", "127.0.0.1"):
             _assert_handshake_ok(
                 server_context(files.server_options()),
-                client_context(files.client_options()),
+                client_context(files.trusting_client_options()),
                 server_hostname=hostname,
             )
 
@@ -1717,7 +1720,7 @@ class TestMinicaInUse:
             )
         )
         client_ctx = client_context(
-            client_files.client_options(cert=client_files.cert, key=client_files.key)
+            client_files.trusting_client_options(cert=client_files.cert, key=client_files.key)
         )
         server, _ = _assert_handshake_ok(server_ctx, client_ctx)
         [client_leaf] = x509.load_pem_x509_certificates(Path(client_files.cert).read_bytes())

@@ -596,9 +596,17 @@ class TestTranslateErrors:
         info.value.close()
 
     def test_other_errors_pass_through(self) -> None:
-        """Exceptions that are not about connections are not touched."""
-        with pytest.raises(KeyError), securelink.translate_errors():
-            raise KeyError("x")
+        """Exceptions that are not about connections are not touched: the same object."""
+        error = KeyError("x")
+        with pytest.raises(KeyError) as info, securelink.translate_errors():
+            raise error
+        assert info.value is error
+
+    def test_explain_refuses_other_errors(self) -> None:
+        """explain() of an exception holding no TLS or connection error raises TypeError."""
+        with pytest.raises(TypeError, match=r"explains TLS and connection errors") as info:
+            securelink.explain(KeyError("x"))
+        assert type(info.value) is TypeError
 
     def test_refused(self) -> None:
         """A refused connection inside the block becomes NothingListeningError."""

@@ -7,6 +7,7 @@ import os
 import subprocess
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from securelink import (
     CertificateProblemError,
     ClientAuth,
     ClientOptions,
+    ConfigurationError,
     KeyMismatchError,
     KeyPasswordError,
     MaterialError,
@@ -223,6 +225,61 @@ class TestWhatIsInside:
         assert info.value.found == "PKCS#12"
         assert "a PKCS#12 bundle in DER form" in info.value.message
         assert "securelink.PKCS12(path)" in info.value.hint
+
+    @pytest.mark.parametrize("side", ["server", "client"])
+    def test_pkcs12_as_cert_without_key(
+        self, files: dict[str, str], server_cert: IssuedCertificate, side: str
+    ) -> None:
+        """A .p12 file as plain cert= (and no key=, as a bundle is used) is named as one.
+
+        The options cannot tell without reading the file; the context build reads it and says
+        what it holds and how to pass it, as docs/options.md promises.
+        """
+        build: Callable[[], object] = (
+            partial(server_context, ServerOptions(cert=files["p12"]), shared=False)
+            if side == "server"
+            else partial(
+                client_context,
+                ClientOptions(ca=server_cert.root, cert=files["p12"]),
+                shared=False,
+            )
+        )
+        with pytest.raises(MaterialError) as info:
+            build()
+        error = info.value
+        assert type(error) is MaterialError
+        assert (error.source, error.found) == (files["p12"], "PKCS#12")
+        assert error.message == (
+            f"{files['p12']} holds a PKCS#12 bundle in DER form, not a certificate."
+        )
+        assert error.hint == (
+            "A PKCS#12 bundle holds a whole identity: pass cert=securelink.PKCS12(path) with"
+            " password=, and leave key unset."
+        )
+
+    def test_pem_named_p12_without_key(
+        self, tmp_path: Path, server_cert: IssuedCertificate
+    ) -> None:
+        """A file named .p12 that holds a PEM certificate still needs its key, as any cert."""
+        path = write(tmp_path / "misnamed.p12", server_cert.chain_pem, 0o644)
+        with pytest.raises(ConfigurationError) as info:
+            build_server(cert=path)
+        error = info.value
+        assert type(error) is ConfigurationError
+        assert error.field == "key"
+        assert f"{path} holds a certificate, not a PKCS#12 bundle" in error.message
+
+    def test_pkcs12_bytes_as_cert(self, server_cert: IssuedCertificate) -> None:
+        """PKCS#12 bytes as plain cert= are recognised at construction, before any build."""
+        with pytest.raises(MaterialError) as info:
+            ServerOptions(cert=server_cert.pkcs12("changeit"))
+        assert type(info.value) is MaterialError
+        assert info.value.found == "PKCS#12"
+        assert "cert=securelink.PKCS12(data) with password=" in info.value.hint
+
+    def test_pkcs12_as_cert_then_passed_right(self, files: dict[str, str]) -> None:
+        """Following the hint works: the same file as cert=PKCS12(path) with password=."""
+        build_server(cert=PKCS12(files["p12"]), password="changeit")
 
     def test_pkcs12_wrapper_on_pem(self, files: dict[str, str]) -> None:
         """PKCS12() around a PEM file says what the file really holds."""
@@ -573,9 +630,10 @@ class TestTrustSources:
         assert info.value.source == bad
 
     def test_unsupported_type(self) -> None:
-        """An object securelink cannot read is named by type."""
-        with pytest.raises(MaterialError, match="given as int"):
-            client_context(ClientOptions(ca=42), shared=False)  # type: ignore[arg-type]
+        """An object securelink cannot read is refused when the options are made, by type."""
+        with pytest.raises(ConfigurationError, match=r"not int \(42\)") as info:
+            ClientOptions(ca=42)  # type: ignore[arg-type]
+        assert info.value.field == "ca"
 
 
 class TestNoPromptEver:

@@ -17,6 +17,7 @@ from securelink import (
     ClientAuth,
     ClientOptions,
     ConfigurationError,
+    Identity,
     SecureLinkError,
     ServerOptions,
     Trust,
@@ -259,3 +260,172 @@ class TestAccepted:
         assert len(set(securelink.__all__)) == len(securelink.__all__)
         for name in securelink.__all__:
             assert getattr(securelink, name) is not None
+
+
+def _identity(**kwargs: Any) -> Identity:
+    kwargs.setdefault("cert", "server.pem")
+    kwargs.setdefault("key", "server.key")
+    return Identity(**kwargs)
+
+
+#: For each field: a way to build options with a value for it, and what types it accepts.
+_BUILDERS: dict[str, Any] = {
+    "ServerOptions.cert": (lambda v: server(cert=v), "cert"),
+    "ServerOptions.key": (lambda v: server(key=v), "key"),
+    "ServerOptions.client_ca": (
+        lambda v: server(client_auth=ClientAuth.REQUIRE_AND_VERIFY, client_ca=v),
+        "client_ca",
+    ),
+    "ServerOptions.password": (lambda v: server(password=v), "password"),
+    "ServerOptions.alpn": (lambda v: server(alpn=("h2", v)), "alpn"),
+    "ServerOptions.certificates_by_name": (
+        lambda v: server(certificates_by_name={"api.test": v}),
+        "certificates_by_name",
+    ),
+    "ClientOptions.ca": (lambda v: ClientOptions(ca=v), "ca"),
+    "ClientOptions.cert": (lambda v: ClientOptions(cert=v, key="client.key"), "cert"),
+    "ClientOptions.key": (lambda v: ClientOptions(cert="client.pem", key=v), "key"),
+    "ClientOptions.password": (
+        lambda v: ClientOptions(cert="c.pem", key="c.key", password=v),
+        "password",
+    ),
+    "ClientOptions.alpn": (lambda v: ClientOptions(alpn=[v]), "alpn"),
+    "Identity.cert": (lambda v: _identity(cert=v), "cert"),
+    "Identity.key": (lambda v: _identity(key=v), "key"),
+}
+
+_BAD_VALUES: list[Any] = [1234, 1.5, True, object(), {"a.pem": 1}, ["ok.pem", 1234]]
+
+
+class TestTypes:
+    """A value of the wrong type is refused at construction, naming the field and the types."""
+
+    @pytest.mark.parametrize("where", sorted(_BUILDERS))
+    @pytest.mark.parametrize("value", _BAD_VALUES, ids=lambda v: type(v).__name__)
+    def test_wrong_type(self, where: str, value: Any) -> None:
+        """Numbers, booleans, dicts, arbitrary objects and lists holding them all fail early."""
+        build, field = _BUILDERS[where]
+        if field in ("alpn", "password", "certificates_by_name", "key") and isinstance(value, list):
+            value = 1234  # those fields take no sequence of sources: the list case is cert/ca
+        with pytest.raises(ConfigurationError) as info:
+            build(value)
+        error = info.value
+        assert type(error) is ConfigurationError
+        assert error.field == field
+        assert error.hint
+        shown = type(value[1] if isinstance(value, list) else value).__name__
+        assert shown in error.message
+
+    @pytest.mark.parametrize(
+        ("build", "field", "accepted"),
+        [
+            (
+                lambda: server(cert=1234),
+                "cert",
+                "a path (str or os.PathLike), PEM or DER bytes, a cryptography"
+                " x509.Certificate, a sequence of these (leaf first), or a securelink.PKCS12"
+                " bundle, not int (1234).",
+            ),
+            (
+                lambda: server(key=1234),
+                "key",
+                "a path (str or os.PathLike), PEM or DER bytes, or a cryptography private key"
+                " object, not int (1234).",
+            ),
+            (
+                lambda: ClientOptions(ca=1234),  # type: ignore[arg-type]
+                "ca",
+                "a securelink.Trust member, a path (str or os.PathLike) to a file or directory,"
+                " PEM or DER bytes, a cryptography x509.Certificate, or a sequence of these, not"
+                " int (1234).",
+            ),
+            (
+                lambda: server(client_auth=ClientAuth.REQUIRE_AND_VERIFY, client_ca=1234),
+                "client_ca",
+                "a path (str or os.PathLike) to a file or directory, PEM or DER bytes, a"
+                " cryptography x509.Certificate, or a sequence of these, not int (1234).",
+            ),
+        ],
+    )
+    def test_message_lists_accepted_types(self, build: Any, field: str, accepted: str) -> None:
+        """The message names the field and every type it takes, then what it got."""
+        with pytest.raises(ConfigurationError) as info:
+            build()
+        assert info.value.field == field
+        assert info.value.message == f"{field} must be {accepted}"
+
+    def test_set_of_sources(self) -> None:
+        """A set has no order, so several CAs go in a list or tuple; the hint says so."""
+        with pytest.raises(ConfigurationError) as info:
+            ClientOptions(ca={"a.pem", "b.pem"})  # type: ignore[arg-type]
+        assert info.value.field == "ca"
+        assert (
+            info.value.hint == "Pass several sources for ca as a list or tuple (the order matters)."
+        )
+
+    def test_alpn_bytes_entry(self) -> None:
+        """ALPN names are str: bytes entries name their type."""
+        with pytest.raises(ConfigurationError) as info:
+            ClientOptions(alpn=[b"h2"])  # type: ignore[list-item]
+        assert info.value.field == "alpn"
+        assert "(bytes); every entry must be a non-empty str" in info.value.message
+
+    def test_objects_accepted(self, server_cert: Any) -> None:
+        """Certificate and key objects of cryptography, paths and bytes are accepted."""
+        from pathlib import Path
+
+        options = server(
+            cert=(server_cert.certificate, Path("chain.pem"), b"der"),
+            key=server_cert.private_key,
+        )
+        assert options.key is server_cert.private_key
+        client = ClientOptions(ca=(Trust.SYSTEM, server_cert.root, Path("ca.pem")))
+        assert client.ca == (Trust.SYSTEM, server_cert.root, Path("ca.pem"))
+        assert server(key=bytearray(b"key")).key == b"key"
+
+    def test_checked_without_importing_cryptography(self) -> None:
+        """The type check does not import cryptography (`import securelink` stays cheap)."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, securelink\n"
+            "try:\n"
+            "    securelink.ClientOptions(ca=1234)\n"
+            "except securelink.ConfigurationError as e:\n"
+            "    assert e.field == 'ca'\n"
+            "print('cryptography' in sys.modules)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert result.stdout.strip() == "False"
+
+
+class TestPKCS12AsPlainCert:
+    """PKCS#12 bytes passed as plain cert= are recognised at construction."""
+
+    def test_bytes(self, server_cert: Any) -> None:
+        """Real PKCS#12 bytes without key= get a MaterialError saying how to pass a bundle."""
+        from securelink import MaterialError
+
+        bundle = server_cert.pkcs12("changeit")
+        with pytest.raises(MaterialError) as info:
+            ServerOptions(cert=bundle)
+        error = info.value
+        assert type(error) is MaterialError
+        assert (error.source, error.found) == ("the in-memory certificate", "PKCS#12")
+        assert "holds a PKCS#12 bundle" in error.message
+        assert "cert=securelink.PKCS12(data) with password=" in error.hint
+
+    def test_p12_path_is_left_to_the_build(self) -> None:
+        """A path named .p12/.pfx is not read at construction: the context build says what it is."""
+        assert ServerOptions(cert="server.p12").key is None
+        assert ClientOptions(cert="client.PFX").key is None
+
+    def test_other_paths_still_need_a_key(self) -> None:
+        """Any other cert without key is refused at once, with the PKCS#12 way in the hint."""
+        with pytest.raises(ConfigurationError) as info:
+            ServerOptions(cert="server.pem")
+        assert info.value.field == "key"
+        assert "cert=securelink.PKCS12(path) with password=" in info.value.hint

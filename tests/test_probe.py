@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 import socket
 import ssl
 import subprocess
@@ -218,3 +220,201 @@ class TestProbe:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "OK" in result.stdout
+
+
+#: Python spellings that a command line user cannot type: the CLI must say --flags instead.
+PYTHON_WORDING = re.compile(r"\b[a-z_]+=(?!\S*\.pem)|Options\(|issue\(|PKCS12\(")
+
+
+def assert_cli_wording(text: str) -> None:
+    """No hint in *text* tells a command line user to pass a Python argument."""
+    hints = [line for line in text.splitlines() if "hint" in line.lower()]
+    assert hints, text
+    for line in hints:
+        assert not PYTHON_WORDING.search(line.split("int:", 1)[-1]), line
+
+
+class TestChainProblems:
+    """Each certificate of a failed chain is checked for what else is wrong with it."""
+
+    @pytest.fixture
+    def expired_server(self, rogue: CertificateAuthority, tmp_path: Path) -> Iterator[int]:
+        """A server whose certificate expired and comes from a CA nobody trusts.
+
+        A plain ssl context serves it: securelink refuses to serve an expired certificate.
+        """
+        now = datetime.datetime.now(datetime.UTC)
+        leaf = rogue.issue(
+            "localhost",
+            not_before=now - datetime.timedelta(days=400),
+            not_after=now - datetime.timedelta(days=30, hours=1),
+        )
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(
+            write_bytes(tmp_path / "expired.pem", leaf.chain_pem),
+            write_bytes(tmp_path / "expired-key.pem", leaf.key_pem),
+        )
+        yield from _serve(ctx)
+
+    @pytest.fixture
+    def rogue(self) -> CertificateAuthority:
+        """A CA of its own, in no trust store."""
+        return CertificateAuthority(common_name="Rogue CA")
+
+    def test_expired_and_unknown_ca(
+        self, expired_server: int, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without --ca the unknown CA is reported, and the chain shows the expiry too (as Go)."""
+        assert main(["probe", f"localhost:{expired_server}"]) == 1
+        out = capsys.readouterr().out
+        assert "UnknownAuthorityError:" in out
+        lines = out.splitlines()
+        leaf = lines.index(next(line for line in lines if line.startswith("  0: ")))
+        assert lines[leaf + 1].startswith("     problem: expired on ")
+        assert lines[leaf + 1].endswith(", 30 days ago")
+        assert all("problem" not in line for line in lines[leaf + 2 :])  # the CA is fine
+        assert_cli_wording(out)
+
+    def test_wrong_name_flagged(
+        self, expired_server: int, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The leaf is checked against the name probed (--servername) as well."""
+        status = main(["probe", f"127.0.0.1:{expired_server}", "--servername", "api.test"])
+        assert status == 1
+        out = capsys.readouterr().out
+        assert "     problem: not valid for 'api.test' (it holds localhost)" in out
+
+    @pytest.mark.parametrize(
+        ("names", "wanted", "holds"),
+        [
+            (("localhost", "127.0.0.1"), "localhost", True),
+            (("LocalHost",), "localhost.", True),
+            (("*.example.test",), "api.example.test", True),
+            (("*.example.test",), "a.b.example.test", False),
+            (("*.example.test",), "example.test", False),
+            (("127.0.0.1",), "127.0.0.1", True),
+            (("::1",), "[::1]", True),
+            (("localhost",), "127.0.0.1", False),
+            (("127.0.0.1",), "localhost", False),
+            (("spiffe://example.test/api",), "example.test", False),
+        ],
+    )
+    def test_name_rules(self, names: tuple[str, ...], wanted: str, holds: bool) -> None:
+        """Names match as in RFC 6125: wildcards only as the whole left-most label, IPs exactly."""
+        from securelink._probe import _holds
+
+        assert _holds(names, wanted) is holds
+
+    def test_not_yet_valid(self, rogue: CertificateAuthority) -> None:
+        """A certificate whose validity starts later is flagged with when."""
+        from securelink import CertificateSummary
+        from securelink._probe import problems
+
+        now = datetime.datetime.now(datetime.UTC)
+        leaf = rogue.issue(
+            "localhost", not_before=now + datetime.timedelta(days=2, hours=1),
+            not_after=now + datetime.timedelta(days=90),
+        )  # fmt: skip
+        summary = CertificateSummary.from_certificate(leaf.certificate)
+        assert [p.split(" UTC, ")[1] for p in problems(summary, "localhost", now)] == [
+            "2 days from now"
+        ]
+        assert problems(CertificateSummary.from_certificate(rogue.root), None, now) == []
+
+
+class TestHintsInFlags:
+    """Errors speak the command line's language: --cert, --key, --ca, --servername."""
+
+    def test_client_certificate_required(
+        self, mtls_server: int, ca_file: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The server wants a certificate: the hint names --cert and --key."""
+        assert main(["probe", f"localhost:{mtls_server}", "--ca", ca_file]) == 1
+        out = capsys.readouterr().out
+        assert "  hint: Give a client certificate with --cert and its key with --key" in out
+        assert_cli_wording(out)
+
+    def test_unknown_authority(self, server: int, capsys: pytest.CaptureFixture[str]) -> None:
+        """An unknown CA: the hint names --ca."""
+        assert main(["probe", f"localhost:{server}"]) == 1
+        out = capsys.readouterr().out
+        assert "give its certificate file with --ca" in out
+        assert_cli_wording(out)
+
+    def test_hostname_mismatch(
+        self, server: int, ca_file: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A name the certificate does not hold: the hint names --servername."""
+        args = ["probe", f"127.0.0.1:{server}", "--ca", ca_file, "--servername", "api.test"]
+        assert main(args) == 1
+        out = capsys.readouterr().out
+        assert "(with --servername NAME)" in out
+        assert_cli_wording(out)
+
+    def test_rejected_certificate(
+        self,
+        mtls_server: int,
+        ca_file: str,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A client certificate from another CA: the hint talks about --cert."""
+        other = CertificateAuthority().issue("client.test")
+        files = write_identity(tmp_path, "other", (other.certificate,), other.private_key)
+        args = ["--cert", str(files.cert), "--key", str(files.key)]
+        assert main(["probe", f"localhost:{mtls_server}", "--ca", ca_file, *args]) == 1
+        out = capsys.readouterr().out
+        assert "CertificateRejectedError:" in out
+        assert "the certificate given with --cert" in out
+        assert_cli_wording(out)
+
+    @pytest.mark.parametrize(
+        ("flags", "hint"),
+        [
+            (
+                ("--cert", "key", "--key", "key"),
+                "This looks like the private key: give it as --key, and the certificate as --cert.",
+            ),
+            (
+                ("--cert", "cert", "--key", "cert"),
+                "This looks like a certificate: give its private key file (-----BEGIN PRIVATE"
+                " KEY-----) as --key, and the certificate as --cert.",
+            ),
+            (
+                ("--ca", "key"),
+                "This looks like a private key, not a CA: give the CA's certificate file as --ca.",
+            ),
+            (("--cert", "cert", "--key", "other_key"), "Give as --key the key that was generated"),
+            (("--cert", "cert", "--key", "encrypted"), "give that as --key."),
+            (("--cert", "p12", "--key", "p12"), "split it with `openssl pkcs12"),
+        ],
+    )
+    def test_file_errors(
+        self,
+        tmp_path: Path,
+        server_cert: IssuedCertificate,
+        flags: tuple[str, ...],
+        hint: str,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Each file error says which flag to fix, in flags (status 2)."""
+        paths = {
+            "cert": write_bytes(tmp_path / "cert.pem", server_cert.cert_pem),
+            "key": write_bytes(tmp_path / "key.pem", server_cert.key_pem),
+            "other_key": write_bytes(tmp_path / "other.pem", CertificateAuthority().key_pem),
+            "encrypted": write_bytes(tmp_path / "enc.pem", server_cert.encrypted_key_pem("pw")),
+            "p12": write_bytes(tmp_path / "id.p12", server_cert.pkcs12("pw")),
+        }
+        argv = [paths.get(arg, arg) for arg in flags]
+        assert main(["probe", "127.0.0.1:1", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("securelink probe: ")
+        assert hint in err.split(" Hint: ", 1)[1]
+        assert_cli_wording(err)
+
+
+def write_bytes(path: Path, data: bytes) -> str:
+    """Write *data* to *path*, mode 0600; return the path."""
+    path.write_bytes(data)
+    path.chmod(0o600)
+    return str(path)

@@ -81,7 +81,8 @@ DEFAULT_CONTEXT_EXTRA_GROUPS = OPENSSL_EXTRA_GROUPS
 MODERN_CONTEXT_EXTRA_GROUPS: frozenset[str] = frozenset()
 
 #: The TLS 1.2 suites Mozilla's intermediate profile allows that an ECDSA or an RSA certificate
-#: can use (the DHE suites need DH parameters, which the stdlib never loads on its own).
+#: can use.  sslyze checks against 5.7, which also allows DHE suites; 5.8 dropped them, and
+#: securelink does not list them (nor could the stdlib negotiate them without DH parameters).
 ECDHE_SUITES = {
     KeyType.ECDSA_P256: frozenset(
         {

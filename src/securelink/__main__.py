@@ -8,7 +8,28 @@ from collections.abc import Sequence
 
 from ._version import __version__
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .errors import SecureLinkError
+
 __all__ = ["main"]
+
+#: The exit status when the reader of standard output goes away (``securelink inspect F | head``):
+#: 128 + SIGPIPE, what a shell reports for a program that SIGPIPE ended, as it ends ``cat``.
+EXIT_BROKEN_PIPE = 141
+
+
+def _fail(
+    command: str, exc: SecureLinkError, files: Mapping[str, str | None] | None = None
+) -> None:
+    """Print *exc* on standard error, with its hint in the command line's words."""
+    from ._clihints import cli_hint
+
+    hint = cli_hint(command, exc, files)
+    hint = f" Hint: {hint}" if hint else ""
+    print(f"securelink {command}: {exc.message}{hint}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,7 +147,7 @@ def _inspect(args: argparse.Namespace) -> int:
         try:
             result = inspect(path, password=password)
         except SecureLinkError as exc:
-            print(f"securelink inspect: {exc}", file=sys.stderr)
+            _fail("inspect", exc)
             status = 2
             continue
         if any(f.severity == "error" for f in result.findings):
@@ -166,7 +187,13 @@ def _minica(args: argparse.Namespace) -> int:
             ca_alg=alg,
         )
     except SecureLinkError as exc:
-        print(f"securelink minica: {exc}", file=sys.stderr)
+        from os.path import join
+
+        ca_files = {
+            "--ca-cert": join(args.dir, args.ca_cert),
+            "--ca-key": join(args.dir, args.ca_key),
+        }
+        _fail("minica", exc, ca_files)
         return 1
     from os.path import normpath
 
@@ -185,6 +212,25 @@ def _write_new(path: str, data: bytes, mode: int) -> None:
         f.write(data)
 
 
+def _file_stem(name: str) -> str:
+    """The default file name (without extension) for a request whose first name is *name*.
+
+    A DNS name or IP address is used as it is (``*`` written as ``_``, as minica names its
+    directories).  A URI such as ``spiffe://example.org/ns/prod/billing`` cannot be (``/``
+    would make it a path): it gives its last path segment (``billing``), or its host when it
+    has no path, with anything but letters, digits, ``-``, ``.`` and ``_`` written as ``_``.
+    """
+    if "://" not in name:
+        return name.replace("*", "_")  # the names were checked: no '/' in a DNS name or address
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(name)
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    last = segments[-1] if segments else parts.hostname or parts.scheme
+    stem = "".join(c if c.isalnum() or c in "-._" else "_" for c in last)
+    return stem.lstrip(".") or "request"
+
+
 def _csr(args: argparse.Namespace) -> int:
     import os
 
@@ -193,7 +239,7 @@ def _csr(args: argparse.Namespace) -> int:
     from .errors import SecureLinkError
 
     names = [*_names(args.domains), *_names(args.ip_addresses)]
-    first = names[0].replace("*", "_") if names else "request"
+    first = _file_stem(names[0]) if names else "request"
     csr_path = args.out or f"{first}.csr"
     # A new key goes next to the CSR, so that the pair stays together.
     key_path = args.key or os.path.join(os.path.dirname(csr_path), f"{first}.key")
@@ -211,7 +257,7 @@ def _csr(args: argparse.Namespace) -> int:
             _write_new(key_path, request.key_pem, 0o600)
         _write_new(csr_path, request.csr_pem, 0o644)
     except SecureLinkError as exc:
-        print(f"securelink csr: {exc}", file=sys.stderr)
+        _fail("csr", exc, {"--key": args.key})
         return 1
     print(f"CSR: {csr_path} (for {', '.join(names)})")
     print(f"key: {key_path}{'' if key is not None else ' (new, mode 0600)'}")
@@ -221,8 +267,37 @@ def _csr(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with *argv* (default: ``sys.argv[1:]``); return the exit status.
 
-    Exit statuses: 0 success, 1 the command failed, 2 usage error.
+    Exit statuses: 0 success, 1 the command failed, 2 usage error, 141 standard output was
+    closed by its reader (as in ``securelink inspect FILE | head``).
     """
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, quietly: its reader has gone.
+
+    The recipe of Python's documentation (the ``signal`` module, "Note on SIGPIPE"): without it,
+    the interpreter's final flush of what is still buffered fails again at exit and prints
+    "Exception ignored ... BrokenPipeError".
+    """
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (tests capture it): nothing will be flushed to a pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "demo":

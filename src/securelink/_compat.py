@@ -18,7 +18,9 @@ def dsa_key_classes() -> tuple[type[DSAPrivateKey], type[DSAPublicKey]]:
     """
     from cryptography.hazmat.primitives.asymmetric import dsa
 
-    module = vars(dsa)
+    # cryptography 51 replaces the module in sys.modules by a wrapper that warns on access; its
+    # own namespace (with the aliases that do not warn) is the wrapped module's.
+    module = vars(getattr(dsa, "_module", dsa))
     private: type[DSAPrivateKey] = module.get("_DSAPrivateKey") or module["DSAPrivateKey"]
     public: type[DSAPublicKey] = module.get("_DSAPublicKey") or module["DSAPublicKey"]
     return private, public

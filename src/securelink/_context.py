@@ -1,4 +1,4 @@
-"""Options -> plain :class:`ssl.SSLContext` objects, with secure defaults and a shared cache."""
+"""Options -> plain :class:`ssl.SSLContext` objects, with secure defaults and an opt-in cache."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MOZILLA_INTERMEDIATE_CIPHERS", "client_context", "server_context"]
 
-#: TLS 1.2 cipher suites: Mozilla's "intermediate" list (v5.7), all AEAD with forward secrecy.
+#: TLS 1.2 cipher suites: Mozilla's "intermediate" list (v5.8), all ECDHE and AEAD.  5.8 dropped the
+#: ``DHE-RSA-*`` suites, which a Python server without DH parameters never negotiates anyway.
 #: TLS 1.3 suites are all AEAD with forward secrecy already and are left at OpenSSL's defaults.
 MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
     [
@@ -32,9 +33,6 @@ MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
         "ECDHE-RSA-AES256-GCM-SHA384",
         "ECDHE-ECDSA-CHACHA20-POLY1305",
         "ECDHE-RSA-CHACHA20-POLY1305",
-        "DHE-RSA-AES128-GCM-SHA256",
-        "DHE-RSA-AES256-GCM-SHA384",
-        "DHE-RSA-CHACHA20-POLY1305",
     ]
 )
 
@@ -45,8 +43,9 @@ _VERIFY_MODES = {
     ClientAuth.REQUIRE_AND_VERIFY: ssl.CERT_REQUIRED,
 }
 
-# Contexts built from equal options are shared, so the ~20 ms certifi parse is paid once.  The
-# cache is bounded so that programs building many distinct option sets do not grow without end.
+# With shared=True (and inside securelink's own helpers), contexts built from equal options are
+# shared, so the ~20 ms certifi parse is paid once.  The cache is bounded so that programs
+# building many distinct option sets do not grow without end.
 _CACHE_SIZE = 64
 _cache: OrderedDict[object, _Entry] = OrderedDict()
 _lock = threading.Lock()
@@ -346,7 +345,7 @@ def _shared(key: object, build: Callable[[_O], _Entry], options: _O) -> ssl.SSLC
 
 
 def client_context(
-    options: ClientOptions | None = None, /, *, shared: bool = True
+    options: ClientOptions | None = None, /, *, shared: bool = False
 ) -> ssl.SSLContext:
     """Build a client :class:`ssl.SSLContext` from *options*.
 
@@ -355,14 +354,23 @@ def client_context(
     SubjectAltName only, ``VERIFY_X509_STRICT``, AEAD cipher suites with forward secrecy, no
     compression, no renegotiation, and ``SSLKEYLOGFILE`` ignored.
 
-    Contexts are shared: equal options built from the same files return the same context, so the
-    certifi bundle is parsed once per process; it is rebuilt when a file it was built from changes.
-    **Do not mutate a shared context**; pass ``shared=False`` for a private one that you may change.
+    Each call returns a **new** context, as :func:`ssl.create_default_context` does, because the
+    libraries a context is handed to change it: httpx sets its ALPN protocols, and urllib3 (under
+    requests) loads certifi's bundle into it, widening what it trusts.  A new context is yours
+    alone.  It costs one parse of the trust store: with the certifi bundle, about what
+    ``ssl.create_default_context(cafile=certifi.where())`` costs.
+
+    ``shared=True`` returns the process-wide context for these options instead: equal options
+    built from the same files give the same object, so the bundle is parsed once per process;
+    it is rebuilt when a file it was built from changes.  Opt in where contexts are built often
+    (per request, per client object) and are only ever passed to code that does not change
+    them, such as ``wrap_socket``, ``asyncio`` or ``http.client``.  **Never mutate a shared
+    context**, and do not hand one to httpx or to requests' adapters.
 
     Args:
         options: What to trust and who to be; ``None`` means ``ClientOptions()`` (trust the certifi
             bundle, no client certificate).
-        shared: Return the process-wide context for these options (default), or build a new one.
+        shared: Return the process-wide context for these options, or build a new one (default).
 
     Returns:
         A context for ``wrap_socket(..., server_hostname=...)``,
@@ -372,6 +380,9 @@ def client_context(
     Raises:
         MaterialError: a certificate, key or CA cannot be used (see its subclasses).
         ConfigurationError: the key log file cannot be created.
+
+    .. versionchanged:: 0.2.0
+       A new context by default; the shared one only with ``shared=True``.
     """
     if options is None:
         options = ClientOptions()
@@ -382,7 +393,7 @@ def client_context(
     return _shared(("client", options), _build_client, options)
 
 
-def server_context(options: ServerOptions, /, *, shared: bool = True) -> ssl.SSLContext:
+def server_context(options: ServerOptions, /, *, shared: bool = False) -> ssl.SSLContext:
     """Build a server :class:`ssl.SSLContext` from *options*.
 
     The result is a plain ``ssl.SSLContext`` with the server's certificate chain and key loaded
@@ -390,12 +401,13 @@ def server_context(options: ServerOptions, /, *, shared: bool = True) -> ssl.SSL
     secrecy, no compression, no renegotiation, and client certificates requested and verified
     according to ``options.client_auth``.
 
-    Like :func:`client_context`, equal options share one context (rebuilt when a file changes);
-    do not mutate it, or pass ``shared=False`` for a private one.
+    Like :func:`client_context`, each call returns a new context, yours to change (a server
+    framework may set ALPN or callbacks on it).  ``shared=True`` returns the process-wide
+    context for equal options (rebuilt when a file changes), which must never be mutated.
 
     Args:
         options: The server's identity and client-certificate policy.
-        shared: Return the process-wide context for these options (default), or build a new one.
+        shared: Return the process-wide context for these options, or build a new one (default).
 
     Returns:
         A context for ``wrap_socket(..., server_side=True)`` or ``asyncio.start_server(ssl=...)``.
@@ -403,6 +415,9 @@ def server_context(options: ServerOptions, /, *, shared: bool = True) -> ssl.SSL
     Raises:
         MaterialError: a certificate, key or CA cannot be used (see its subclasses).
         ConfigurationError: the key log file cannot be created.
+
+    .. versionchanged:: 0.2.0
+       A new context by default; the shared one only with ``shared=True``.
     """
     if not isinstance(options, ServerOptions):
         raise TypeError(f"server_context() takes ServerOptions, not {type(options).__name__}")

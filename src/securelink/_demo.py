@@ -222,7 +222,7 @@ def run(out: TextIO, *, step: Callable[[], None] | None = None) -> int:
             key=server_files.key,
             on_server_name=sending,
         )
-        trusting = ClientOptions(ca=server_files.ca_cert, verify_connection=client_hooks)
+        trusting = server_files.trusting_client_options(verify_connection=client_hooks)
         if not _attempt(say, serving, trusting):
             failures += 1  # pragma: no cover - it must succeed
         pause()
@@ -230,7 +230,7 @@ def run(out: TextIO, *, step: Callable[[], None] | None = None) -> int:
         say()
         say("4. The right CA, the wrong name")
         say("   The certificate is for localhost and 127.0.0.1; the client asks for liz-server.")
-        if _attempt(say, serving, ClientOptions(ca=server_files.ca_cert), "liz-server"):
+        if _attempt(say, serving, server_files.trusting_client_options(), "liz-server"):
             failures += 1  # pragma: no cover - it must fail
         pause()
 
@@ -243,7 +243,7 @@ def run(out: TextIO, *, step: Callable[[], None] | None = None) -> int:
             client_ca=server_files.ca_cert,
             verify_connection=server_hooks,
         )
-        if _attempt(say, mutual, ClientOptions(ca=server_files.ca_cert)):
+        if _attempt(say, mutual, server_files.trusting_client_options()):
             failures += 1  # pragma: no cover - it must fail
         pause()
 
@@ -252,8 +252,7 @@ def run(out: TextIO, *, step: Callable[[], None] | None = None) -> int:
         client_files = devca.minica(work, domains=["client.demo"])
         say(f"   wrote {os.path.relpath(client_files.cert, work)} and"
             f" {os.path.relpath(client_files.key, work)}")  # fmt: skip
-        identified = ClientOptions(
-            ca=server_files.ca_cert,
+        identified = server_files.trusting_client_options(
             cert=client_files.cert,
             key=client_files.key,
             verify_connection=client_hooks,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import enum
 import os
 import ssl
+import sys
 from collections.abc import Sequence
 
 from ._frozen import Frozen
-from .errors import ConfigurationError
+from .errors import ConfigurationError, MaterialError
 
 # typing is not imported at run time: it would cost a tenth of `import ssl` for annotations only.
 TYPE_CHECKING = False
@@ -140,6 +141,7 @@ class Identity(Frozen):
         password: Password | None = None,
     ) -> None:
         cert_sources = _normalise_sources(cert, "cert")
+        key = _check_key(key)  # type: ignore[assignment]
         _check_identity(cert_sources, key, password, side="an identity", required=True)
         self._set("_cert", cert_sources)
         self._set("cert", cert if _is_single(cert) else cert_sources)
@@ -261,6 +263,7 @@ def _normalise_sources(value: object, name: str) -> tuple[object, ...]:
     for item in items:
         if isinstance(item, bytearray):
             item = bytes(item)
+        _check_source_type(item, name)
         if isinstance(item, str) and item.lstrip().startswith("-----BEGIN"):
             raise ConfigurationError(
                 f"{name} was given PEM text as a str; a str is read as a file path.",
@@ -281,6 +284,85 @@ def _normalise_sources(value: object, name: str) -> tuple[object, ...]:
             )
         out.append(item)
     return tuple(out)
+
+
+#: What each source field accepts, in words, for the error that names a value of another type.
+_SOURCE_TYPES = {
+    "cert": "a path (str or os.PathLike), PEM or DER bytes, a cryptography x509.Certificate,"
+    " a sequence of these (leaf first), or a securelink.PKCS12 bundle",
+    "ca": "a securelink.Trust member, a path (str or os.PathLike) to a file or directory, PEM"
+    " or DER bytes, a cryptography x509.Certificate, or a sequence of these",
+    "client_ca": "a path (str or os.PathLike) to a file or directory, PEM or DER bytes, a"
+    " cryptography x509.Certificate, or a sequence of these",
+    "key": "a path (str or os.PathLike), PEM or DER bytes, or a cryptography private key object",
+}
+
+
+_SOURCE_EXAMPLES = {
+    "cert": 'For example cert="server.pem", key="server.key" (files, as securelink.devca or'
+    " minica writes them).",
+    "ca": 'For example ca="ca.pem"; leave ca unset to trust the certifi bundle.',
+    "client_ca": 'For example client_ca="clients-ca.pem", the CA that issues your clients\''
+    " certificates.",
+    "key": 'For example key="server.key", or a private key object made with cryptography.',
+}
+
+
+def _is_certificate(value: object) -> bool:
+    # Only cryptography makes certificate objects: if it is not imported, this is none of them
+    # (and importing it here would make every ClientOptions() pay for it).
+    x509 = sys.modules.get("cryptography.x509")
+    return x509 is not None and isinstance(value, x509.Certificate)
+
+
+def _is_private_key(value: object) -> bool:
+    if "cryptography" not in sys.modules:
+        return False  # as for certificates: no key object exists without cryptography
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    from ._compat import dsa_key_classes
+
+    kinds = (
+        rsa.RSAPrivateKey,
+        ec.EllipticCurvePrivateKey,
+        ed25519.Ed25519PrivateKey,
+        ed448.Ed448PrivateKey,
+        dsa_key_classes()[0],  # accepted here so that the loader can say why it is refused
+    )
+    return isinstance(value, kinds)
+
+
+def _wrong_type(name: str, value: object, several: bool) -> ConfigurationError:
+    if isinstance(value, set | frozenset) and several:
+        hint = f"Pass several sources for {name} as a list or tuple (the order matters)."
+    elif isinstance(value, str | bytes):
+        hint = f"Pass {name} as one value, or a list or tuple of them."
+    else:
+        hint = _SOURCE_EXAMPLES[name]
+    return ConfigurationError(
+        f"{name} must be {_SOURCE_TYPES[name]}, not {type(value).__name__} ({value!r:.40}).",
+        field=name,
+        hint=hint,
+    )
+
+
+def _check_source_type(item: object, name: str) -> None:
+    if isinstance(item, str | os.PathLike | bytes) or _is_certificate(item):
+        return
+    if (name == "cert" and isinstance(item, PKCS12)) or (
+        name in ("ca", "client_ca") and isinstance(item, Trust)
+    ):
+        return  # client_ca=Trust gets its own explanation, once the sources are known
+    raise _wrong_type(name, item, several=name != "key")
+
+
+def _check_key(key: object) -> object:
+    """Check the type of a ``key`` argument; return it with a bytearray made bytes."""
+    if key is None or isinstance(key, str | os.PathLike | bytes) or _is_private_key(key):
+        return key
+    if isinstance(key, bytearray):
+        return bytes(key)
+    raise _wrong_type("key", key, several=False)
 
 
 def _check_versions(
@@ -326,7 +408,8 @@ def _check_alpn(alpn: object) -> tuple[str, ...]:
     for name in names:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(
-                f"alpn contains {name!r}; every entry must be a non-empty protocol name.",
+                f"alpn contains {name!r:.40} ({type(name).__name__}); every entry must be a"
+                " non-empty str naming a protocol.",
                 field="alpn",
                 hint='Use registered ALPN names such as "h2" and "http/1.1".',
             )
@@ -371,12 +454,13 @@ def _check_identity(
             field="cert",
             hint="Pass cert= and key= (for example from securelink.devca), or cert=PKCS12(...).",
         )
-    if cert and not pkcs12 and key is None:
+    if cert and not pkcs12 and key is None and not _maybe_pkcs12(cert):
         raise ConfigurationError(
             "cert was given without key: a certificate is useless without its private key.",
             field="key",
             hint="Pass key= as well; for a file holding both, pass the same path to cert= and"
-            " key=.",
+            " key=; for a PKCS#12 bundle (.p12/.pfx), pass cert=securelink.PKCS12(path) with"
+            " password=.",
         )
     if key is not None and not cert:
         raise ConfigurationError(
@@ -399,6 +483,34 @@ def _check_identity(
             field="password",
             hint="Pass the password as str or bytes, or a function that returns it.",
         )
+
+
+def _maybe_pkcs12(cert: tuple[object, ...]) -> bool:
+    """Whether a lone ``cert`` given without ``key`` is, or may be, a PKCS#12 bundle.
+
+    PKCS#12 bytes are recognised here and refused with the way to pass them.  A path named
+    .p12/.pfx can only be told apart by reading it, which construction never does: it is left
+    to the context build, where the loader names what the file holds and how to pass it (and
+    reports the missing key if it holds a plain certificate after all).
+    """
+    if len(cert) != 1:
+        return False
+    source = cert[0]
+    if isinstance(source, bytes):
+        from ._material import _looks_like_pkcs12
+
+        if _looks_like_pkcs12(source):
+            raise MaterialError(
+                "the in-memory certificate holds a PKCS#12 bundle in DER form, not a certificate.",
+                source="the in-memory certificate",
+                found="PKCS#12",
+                hint="A PKCS#12 bundle holds a whole identity: pass"
+                " cert=securelink.PKCS12(data) with password=, and leave key unset.",
+            )
+        return False
+    return isinstance(source, str | os.PathLike) and os.fspath(source).lower().endswith(
+        (".p12", ".pfx")
+    )
 
 
 def _check_hook(name: str, hook: object) -> None:
@@ -566,6 +678,7 @@ class ClientOptions(Frozen):
         cert_sources = _normalise_sources(cert, "cert")
         self._set("_cert", cert_sources)
         self._set("cert", cert if cert is None or _is_single(cert) else cert_sources)
+        key = _check_key(key)  # type: ignore[assignment]
         _check_identity(cert_sources, key, password, side="client", required=False)
         self._set("key", key)
         self._set("password", password)
@@ -783,6 +896,7 @@ class ServerOptions(Frozen):
         cert_sources = _normalise_sources(cert, "cert")
         self._set("_cert", cert_sources)
         self._set("cert", cert if cert is None or _is_single(cert) else cert_sources)
+        key = _check_key(key)  # type: ignore[assignment]
         _check_identity(cert_sources, key, password, side="a server", required=True)
         self._set("key", key)
         self._set("password", password)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 
+from ._clihints import cli_hint
 from ._options import ClientOptions, Trust
 from ._sockets import _chain, connect
 from ._summary import CertificateSummary
@@ -12,9 +13,10 @@ from .errors import ConfigurationError, MaterialError, SecureLinkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import datetime
     from typing import TextIO
 
-__all__ = ["parse_target", "probe"]
+__all__ = ["parse_target", "probe", "problems"]
 
 #: Exit statuses: connected; the connection failed; the command line or the material was wrong.
 OK, FAILED, USAGE = 0, 1, 2
@@ -40,8 +42,9 @@ def parse_target(target: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _chain_lines(ders: list[bytes]) -> list[str]:
+def _chain_lines(ders: list[bytes], name: str) -> list[str]:
     lines = []
+    now = _utcnow()
     for depth, der in enumerate(ders):
         cert = CertificateSummary.from_der(der)
         role = "leaf" if depth == 0 else ("root" if cert.self_signed else "intermediate")
@@ -54,7 +57,91 @@ def _chain_lines(ders: list[bytes]) -> list[str]:
             " UTC"
         )
         lines.append(f"      sha256:   {cert.sha256}")
+        lines += [f"      problem:  {p}" for p in problems(cert, name if depth == 0 else None, now)]
     return lines
+
+
+def _utcnow() -> datetime.datetime:
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC)
+
+
+def problems(
+    cert: CertificateSummary, name: str | None, now: datetime.datetime | None = None
+) -> list[str]:
+    """What else is wrong with one certificate of a chain, beyond the error that was reported.
+
+    OpenSSL stops at the first failure it finds (an unknown CA hides an expired certificate),
+    so the chain is checked here for the problems that can be seen in each certificate alone:
+    outside its validity period, and for the leaf (*name* given) not valid for *name*.
+
+    Args:
+        cert: The certificate.
+        name: The name the client asked for, to check a leaf against; ``None`` for a CA.
+        now: The time to check against (default: now).
+
+    Returns:
+        One sentence per problem; empty when none is seen.
+    """
+    now = now if now is not None else _utcnow()
+    found = []
+    if cert.not_after < now:
+        found.append(
+            f"expired on {cert.not_after:%Y-%m-%d %H:%M} UTC, {_days(now - cert.not_after)} ago"
+        )
+    if cert.not_before > now:
+        found.append(
+            f"not valid until {cert.not_before:%Y-%m-%d %H:%M} UTC,"
+            f" {_days(cert.not_before - now)} from now"
+        )
+    if name is not None and not _holds(cert.names, name):
+        held = ", ".join(n for n in cert.names if "://" not in n) or "no host name"
+        found.append(f"not valid for {name!r} (it holds {held})")
+    return found
+
+
+def _days(delta: datetime.timedelta) -> str:
+    days = delta.days
+    if days >= 1:
+        return f"{days} day{'s' * (days != 1)}"
+    hours = delta.seconds // 3600
+    return f"{hours} hour{'s' * (hours != 1)}" if hours else "less than an hour"
+
+
+def _holds(names: tuple[str, ...], wanted: str) -> bool:
+    """Whether a certificate with these SubjectAltNames is valid for *wanted* (RFC 6125).
+
+    An IP address matches an equal IP address entry; a host name matches a DNS entry ignoring
+    case, where ``*`` may stand for exactly the whole left-most label.  URIs never match.
+    """
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(wanted.strip("[]"))
+    except ValueError:
+        address = None
+    host = wanted.rstrip(".").lower()
+    for entry in names:
+        if "://" in entry:
+            continue
+        try:
+            entry_address = ipaddress.ip_address(entry)
+        except ValueError:
+            entry_address = None
+        if address is not None or entry_address is not None:
+            # An address matches only an equal address entry; never a host name, either way.
+            if address is not None and entry_address == address:
+                return True
+            continue
+        pattern = entry.rstrip(".").lower()
+        if pattern == host:
+            return True
+        if pattern.startswith("*.") and "." in host:
+            label, rest = host.split(".", 1)
+            if label and rest == pattern[2:]:
+                return True
+    return False
 
 
 def probe(
@@ -73,30 +160,40 @@ def probe(
         host, port = parse_target(target)
         options = ClientOptions(ca=ca if ca is not None else Trust.CERTIFI, cert=cert, key=key)
     except ConfigurationError as exc:
-        print(f"securelink probe: {exc}", file=err)
+        print(f"securelink probe: {exc.message} Hint: {cli_hint('probe', exc)}", file=err)
         return USAGE
+    # Which flag named each file, so that an error about a file can name the flag to fix.
+    files = {"--ca": ca, "--cert": cert, "--key": key}
     name = servername or host
     try:
         sock = connect(host, port, options, server_hostname=name, timeout=timeout)
         with sock:
             # What the connection shows is taken before the read: a close clears some of it.
-            ok, chain = _report(host, port, name, sock), _chain_lines(_chain(sock, verified=False))
+            ok, chain = (
+                _report(host, port, name, sock),
+                _chain_lines(_chain(sock, verified=False), name),
+            )
             if _await_verdict(sock):
                 ok.append("  note:     the server closed the connection right after the handshake")
             print("\n".join([*ok, "the chain the server presented:", *chain]), file=out)
     except MaterialError as exc:
-        print(f"securelink probe: {exc}", file=err)
+        print(f"securelink probe: {exc.message} Hint: {cli_hint('probe', exc, files)}", file=err)
         return USAGE
     except SecureLinkError as exc:
         print(f"{host} port {port} ({name}): FAILED", file=out)
         print(f"  {type(exc).__name__}: {exc.message}", file=out)
-        if exc.hint:
-            print(f"  hint: {exc.hint}", file=out)
+        hint = cli_hint("probe", exc, files)
+        if hint:
+            print(f"  hint: {hint}", file=out)
         presented = getattr(exc, "chain", ())
         if presented:
+            # OpenSSL reports one failure; each certificate's other problems are shown too.
             print("the chain the server presented:", file=out)
+            now = _utcnow()
             for depth, summary in enumerate(presented):
                 print(f"  {depth}: {summary}", file=out)
+                for problem in problems(summary, name if depth == 0 else None, now):
+                    print(f"     problem: {problem}", file=out)
         return FAILED
     except (TimeoutError, OSError) as exc:
         print(f"{host} port {port} ({name}): FAILED", file=out)

@@ -10,15 +10,16 @@ than the usual three lines:
 
 - For every request with the default ``verify=True``, requests points the connection pool at
   certifi's bundle, and urllib3 then *loads that bundle into the context it was given*: a client
-  that was meant to trust only a private CA would trust every public CA too (and, with a shared
-  securelink context, every other user of that context would as well).  The adapter gives urllib3
-  no CA files to load.
+  that was meant to trust only a private CA would trust every public CA too (and, with a
+  ``shared=True`` securelink context, every other user of that context would as well).  This is
+  what the classic recipe, an ``HTTPAdapter`` whose ``init_poolmanager`` passes
+  ``ssl_context=``, does.  The adapter gives urllib3 no CA files to load.
 - ``verify=False``, ``verify="ca.pem"`` and ``cert=`` ask for a trust or an identity other than
   the context's.  The adapter refuses them with a :class:`~securelink.ConfigurationError` instead
   of letting one of the two silently win.
 - urllib3 sets the context's ALPN protocols to ``http/1.1`` on every connection.  Built from
-  options, the adapter uses a private context (``shared=False``) so that this change cannot reach
-  the context that securelink shares with the rest of the process.
+  options, the adapter builds a context of its own (never the ``shared=True`` one), so that this
+  change reaches no other part of the process.
 """
 
 from __future__ import annotations
@@ -65,11 +66,11 @@ class SecureLinkAdapter(HTTPAdapter):
     and whose message includes it.
 
     Args:
-        options_or_context: :class:`~securelink.ClientOptions` (a private context is built from
-            them), a client :class:`ssl.SSLContext` from :func:`securelink.client_context`, or
-            ``None`` for ``ClientOptions()`` (the certifi bundle, no client certificate).  A
-            context given here is used as it is, and urllib3 sets its ALPN protocols to
-            ``http/1.1``.
+        options_or_context: :class:`~securelink.ClientOptions` (a context of the adapter's own
+            is built from them), a client :class:`ssl.SSLContext` from
+            :func:`securelink.client_context`, or ``None`` for ``ClientOptions()`` (the certifi
+            bundle, no client certificate).  A context given here is used as it is, and urllib3
+            sets its ALPN protocols to ``http/1.1``: do not give it a ``shared=True`` one.
         **kwargs: Passed to :class:`requests.adapters.HTTPAdapter` (``pool_connections``,
             ``pool_maxsize``, ``max_retries``, ``pool_block``).
 
@@ -94,7 +95,8 @@ class SecureLinkAdapter(HTTPAdapter):
         if options_or_context is None:
             options_or_context = ClientOptions()
         if isinstance(options_or_context, ClientOptions):
-            # Private: urllib3 changes the context it is given (ALPN), see the module docstring.
+            # Never the shared one: urllib3 changes the context it is given (ALPN), see the
+            # module docstring.  (shared=False is the default; it is spelt out for that reason.)
             self.ssl_context = client_context(options_or_context, shared=False)
             self._securelink_options: ClientOptions | None = options_or_context
         elif isinstance(options_or_context, ssl.SSLContext):

@@ -365,20 +365,26 @@ def _client_context(options_or_context: ClientOptions | ssl.SSLContext) -> ssl.S
     from ._context import client_context
     from ._options import ClientOptions
 
-    return _context_from(options_or_context, ClientOptions, client_context)
+    # Shared: securelink owns a context it builds from options here, and connect() resumes
+    # sessions per context, so equal options must give the same one (one certifi parse, too).
+    return _context_from(
+        options_or_context, ClientOptions, lambda o: client_context(o, shared=True)
+    )
 
 
 def _server_context(options_or_context: ServerOptions | ssl.SSLContext) -> ssl.SSLContext:
     from ._context import server_context
     from ._options import ServerOptions
 
-    return _context_from(options_or_context, ServerOptions, server_context)
+    return _context_from(
+        options_or_context, ServerOptions, lambda o: server_context(o, shared=True)
+    )
 
 
 def _context_from(
     value: object, kind: type[Any], build: Callable[[Any], ssl.SSLContext]
 ) -> ssl.SSLContext:
-    # A context is used as it is; options of the right side are built (and shared).
+    # A context is used as it is; options of the right side are built (shared, see above).
     if isinstance(value, ssl.SSLContext):
         return value
     if isinstance(value, kind):

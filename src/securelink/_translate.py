@@ -945,8 +945,26 @@ def _unknown_authority(
                 " it is an intermediate, the peer must send it along with its certificate (an"
                 " incomplete chain). Do not turn verification off."
             )
+    if f.role == "server" and code != 2 and kind != "incomplete-chain":
+        # The server's operator reads this about a client it refused: "trust its CA" would
+        # admit whoever runs that CA.  The fix belongs to the client, if it should get in at all.
+        hint = _server_unknown_ca_hint(kind, issuer)
     return E.UnknownAuthorityError(
         text, kind=kind, issuer=issuer, trusted=trusted, certificate=leaf, hint=hint, **base
+    )
+
+
+def _server_unknown_ca_hint(kind: str, issuer: str) -> str:
+    why = (
+        "The client's certificate is self-signed, so no CA this server trusts vouches for it."
+        if kind == "self-signed"
+        else "The client's certificate comes from a CA this server does not trust"
+        + (f" ({issuer!r})." if issuer else ".")
+    )
+    return (
+        f"{why} If that client should be admitted, it needs a certificate issued by a CA in"
+        " this server's client_ca (and must send any intermediate CA along with it); any"
+        " other client is rightly refused."
     )
 
 
@@ -1067,6 +1085,13 @@ def _allowed(versions: tuple[str, ...]) -> str:
     return f"{', '.join(versions[:-1])} and {versions[-1]}"
 
 
+def _an_alert(alert: str) -> str:
+    """``"an 'unknown CA' alert"``, ``"a 'decode error' alert"``: the article that is read."""
+    # By sound, not spelling: "a 'user cancelled'" (a "you" sound), "an 'unknown CA'".
+    vowel = alert[:1] in "aeio" or (alert.startswith("un") and not alert.startswith("uni"))
+    return f"{'an' if vowel else 'a'} '{alert}' alert"
+
+
 def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
     reason = exc.reason or ""
     where = _where(f)
@@ -1112,7 +1137,7 @@ def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
             f"{where} and this {f.role} have no cipher suite (or signature algorithm) in common.",
             mismatch="cipher",
             local_versions=_versions(f),
-            hint="securelink allows only AEAD suites with forward secrecy (ECDHE/DHE with"
+            hint="securelink allows only AEAD suites with forward secrecy (ECDHE with"
             " AES-GCM or ChaCha20-Poly1305, and TLS 1.3): enable one of them on the peer."
             if reason != "NO_SHARED_CIPHER" or f.role != "server" or (facts and facts.has_identity)
             else "This server has no certificate loaded.",
@@ -1171,8 +1196,24 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
         and (decisive or (diagnosis is not None and diagnosis.certificate_requested))
     ):
         return _certificate_required(
-            f, exc, f"with a '{alert}' alert after asking for one", alert=alert
+            f, exc, f"with {_an_alert(alert)} after asking for one", alert=alert
         )
+    if (
+        f.role == "client"
+        and f.op == "handshake"
+        and has_identity is False
+        and diagnosis is None
+        and alert not in {"handshake failure", "bad certificate", "unrecognized name"}
+    ):
+        # Some stacks refuse a TLS 1.2 client that has no certificate with another alert
+        # (GnuTLS: 'decode error', right after its CertificateRequest).  The alert alone proves
+        # nothing; a diagnostic handshake (the same versions, no certificate) that is asked for
+        # a certificate and then refused does.
+        probe = _diagnose(f)
+        if probe is not None and probe.certificate_requested and probe.refused:
+            return _certificate_required(
+                f, exc, f"with {_an_alert(alert)} after asking for one", alert=alert
+            )
     if alert in _CERTIFICATE_ALERTS and (has_identity is not False or f.role == "server"):
         ours = identity.describe() if identity else f"this {f.role}'s certificate"
         issuer = f" (issued by {identity.issuer!r})" if identity else ""
@@ -1187,7 +1228,7 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
             "found it unacceptable ('bad certificate': often the name asked for is not in it, or"
             " its chain did not verify there)"
         )
-        verdict = verdicts.get(alert, f"answered with a '{alert}' alert")
+        verdict = verdicts.get(alert, f"answered with {_an_alert(alert)}")
         return E.CertificateRejectedError(
             f"{where} rejected {ours}{issuer}: it {verdict}.",
             alert=alert,
@@ -1197,6 +1238,11 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
                 f"{' (' + identity.issuer + ')' if identity else ''}: add it to its CA list"
                 " (client_ca= on a securelink server, ca= on a client)."
                 if alert in {"unknown CA", "bad certificate", "certificate unknown"}
+                else "The peer refused this certificate; its logs say why. Most often it does not"
+                " trust the CA that issued it (add that CA to its client_ca= or ca=); otherwise"
+                " check the certificate's dates and extended key usage (serverAuth for a server,"
+                " clientAuth for a client)."
+                if alert == "access denied"  # GnuTLS's alert for an untrusted issuer, too
                 else "Check the certificate's dates and extended key usage (serverAuth for a"
                 " server, clientAuth for a client), and reissue it if needed."
             ),
@@ -1226,7 +1272,7 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
             **common,
         )
     return E.RemoteError(
-        f"{where} refused the connection with a '{alert}' alert.",
+        f"{where} refused the connection with {_an_alert(alert)}.",
         alert=alert,
         hint="The peer's logs say why it refused; the alert names the category.",
         **common,
@@ -1237,11 +1283,30 @@ def _mismatch_found(
     exc: BaseException, f: Failure, diagnosis: _Diagnosis | None, how: str
 ) -> E.ProtocolMismatchError | None:
     """A version or cipher mismatch, if a diagnostic handshake offering everything shows one."""
-    if diagnosis is None or not diagnosis.completed or diagnosis.version is None:
-        return None
     where = _where(f)
     versions = _versions(f)
     common = _common(f, exc, "peer")
+    if diagnosis is None or not diagnosis.completed or diagnosis.version is None:
+        # Nothing TLS 1.2 or 1.3 could agree on.  A server that speaks only a deprecated version
+        # refuses such a handshake in ways that look like a cipher problem (GnuTLS: 'handshake
+        # failure') or like nothing at all (OpenSSL closes): a handshake offering only the old
+        # versions tells.
+        old = _deprecated_version(f)
+        if old is None:
+            return None
+        return E.ProtocolMismatchError(
+            f"{where} speaks only {_VERSION_WORDS.get(old, old)}, which securelink refuses: it"
+            f" refused this client's handshake {how}, and accepted a diagnostic handshake"
+            f" offering only the deprecated versions ({old}). This end allows"
+            f" {_allowed(versions)}.",
+            mismatch="version",
+            local_versions=versions,
+            peer_version=old,
+            hint="Upgrade the server to TLS 1.2 or 1.3: TLS 1.0 and 1.1 are deprecated (RFC"
+            " 8996) and securelink does not allow them.",
+            peer_cipher=None,
+            **common,
+        )
     if versions and diagnosis.version not in versions:
         return E.ProtocolMismatchError(
             f"{where} and this client have no TLS version in common: it refused this client's"
@@ -1317,14 +1382,17 @@ def _closed(exc: BaseException, f: Failure) -> E.HandshakeError | None:
             # one diagnostic handshake finds out what they refused.
             diagnosis = _diagnose(f, any_cipher=True)
             has_identity = facts.has_identity if facts is not None else None
-            if diagnosis is not None:
-                if diagnosis.certificate_requested and has_identity is not True:
-                    return _certificate_required(
-                        f, exc, "by closing it, without an alert, after asking for one", alert=None
-                    )
-                mismatch = _mismatch_found(exc, f, diagnosis, "(without an alert)")
-                if mismatch is not None:
-                    return mismatch
+            if (
+                diagnosis is not None
+                and diagnosis.certificate_requested
+                and has_identity is not True
+            ):
+                return _certificate_required(
+                    f, exc, "by closing it, without an alert, after asking for one", alert=None
+                )
+            mismatch = _mismatch_found(exc, f, diagnosis, "(without an alert)")
+            if mismatch is not None:
+                return mismatch
         return E.RemoteError(text, alert=None, hint=hint, **common)
     # After a TLS 1.3 handshake the server's verdict on our certificate (or its absence) comes
     # later, and a server that closes at once often resets the connection before its alert can
@@ -1372,6 +1440,7 @@ class _Diagnosis:
         "certificate_requested",
         "cipher",
         "completed",
+        "leaf",
         "refused",
         "version",
     )
@@ -1383,6 +1452,47 @@ class _Diagnosis:
         self.refused = False  # ...and the server then refused or closed without a word
         self.version: str | None = None
         self.cipher: str | None = None
+        self.leaf: bytes | None = None  # the certificate it presented (DER), not verified
+
+
+_VERSION_WORDS = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "SSLv3": "SSL 3.0"}
+
+
+def _deprecated_version(f: Failure) -> str | None:
+    """The deprecated version (``"TLSv1.1"``, ``"TLSv1"``) the server takes, if any.
+
+    One diagnostic handshake offering only TLS 1.0 and 1.1, made only after a handshake offering
+    TLS 1.2 and 1.3 failed for no reason that can be read: it verifies nothing, sends no data,
+    and is closed at once.  Its only use is to say "the server speaks only TLS 1.1".
+    """
+    if f.peer is None or f.role != "client" or not f.diagnose:
+        return None
+    import warnings
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # diagnosis only: nothing is trusted or sent over it
+    with warnings.catch_warnings():
+        # The stdlib warns that these versions are deprecated, which is the point.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+            # OpenSSL 3 allows the old versions only at security level 0.
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+        except (ValueError, ssl.SSLError):  # pragma: no cover - an OpenSSL built without them
+            return None
+    try:
+        raw = socket.create_connection(f.peer[:2], timeout=2.0)
+    except OSError:
+        return None
+    with raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname=f.server_hostname) as tls:
+                version = tls.version()
+        except (OSError, ValueError):
+            return None  # it does not speak them either: no evidence
+    return version if version in _VERSION_WORDS else None
 
 
 def _diagnose(f: Failure, *, tls13: bool = False, any_cipher: bool = False) -> _Diagnosis | None:
@@ -1458,6 +1568,7 @@ def _diagnose(f: Failure, *, tls13: bool = False, any_cipher: bool = False) -> _
             found.version = tls.version()
             cipher = tls.cipher()
             found.cipher = cipher[0] if cipher else None
+            found.leaf = tls.getpeercert(binary_form=True)
             if not found.certificate_requested:
                 return found  # nothing to wait for: no verdict on a client certificate comes
             tls.settimeout(0.5)
@@ -1483,35 +1594,51 @@ def explain(
 ) -> E.SecureLinkError:
     """Explain an exception raised by code that did not use a securelink context.
 
+    *exc* may be the ``ssl`` or socket error itself, or an exception of an HTTP library that
+    wraps one: the chain is walked to the TLS or connection error inside (``__cause__``,
+    ``__context__``, ``args``, and the attributes httpx, httpcore, requests, urllib3, aiohttp
+    and urllib keep it in; see :doc:`explain`).  Exceptions that are already securelink errors,
+    or hold one, give back that explanation unchanged.
+
     Without the connection itself the chain the peer presented is unknown, so the explanation
-    names what the exception and the arguments say.  When *peer* is given and the failure alone
-    is ambiguous (a TLS 1.2 ``handshake failure`` alert: a missing client certificate, or no
-    common cipher suite?), one diagnostic handshake to *peer* tells them apart; never from
-    inside a running event loop.  Exceptions that are already securelink errors (also inside a
-    ``URLError``) are returned unchanged; unrecognised ones become
-    :class:`~securelink.HandshakeError` (never dropped).
+    names what the exception and the arguments say.  When *peer* is given, one diagnostic
+    handshake to it (never from inside a running event loop) finds out what the error alone
+    cannot: whether a TLS 1.2 ``handshake failure`` alert meant a missing client certificate or
+    no common cipher suite, and which names the certificate of a name mismatch holds.  A TLS or
+    connection error securelink does not recognise becomes :class:`~securelink.HandshakeError`
+    (never dropped).
 
     Args:
-        exc: The exception (an ``ssl.SSLError``, ``ConnectionRefusedError``, or one that wraps
-            one, such as ``urllib.error.URLError``).
+        exc: The exception: an ``ssl.SSLError``, a ``ConnectionError`` or ``TimeoutError``, or
+            one that wraps one, such as ``httpx.ConnectError``, ``requests.exceptions.SSLError``
+            or ``urllib.error.URLError``.
         server_hostname: The name the client connected to, if known.
         context: The context that was used, for what it trusted.
         peer: The ``(host, port)`` connected to, if known.
 
     Returns:
         The explanation, with *exc* as its ``__cause__``.
+
+    Raises:
+        TypeError: *exc* neither is nor holds a TLS or connection error (a ``KeyError``, an
+            HTTP status error): there is nothing to explain.
     """
-    if isinstance(exc, E.SecureLinkError):
-        return exc
-    inner = exc
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):  # urllib.error.URLError wraps the real error
-        inner = reason
-        if isinstance(inner, E.SecureLinkError):  # explained already, by a securelink context
-            return inner
+    from ._unwrap import find_failure
+
+    inner = find_failure(exc)
+    if inner is None:
+        raise TypeError(
+            "securelink.explain() explains TLS and connection errors (an ssl.SSLError, a"
+            " ConnectionError or TimeoutError, or an exception that wraps one), and"
+            f" {exc!r} holds none"
+        )
+    if isinstance(inner, E.SecureLinkError):  # explained already, by a securelink context
+        return inner
+    reason = getattr(inner, "reason", None)
     role = (
         "server"
-        if context is not None and context.protocol == ssl.PROTOCOL_TLS_SERVER
+        if (context is not None and context.protocol == ssl.PROTOCOL_TLS_SERVER)
+        or (isinstance(reason, str) and reason in _SERVER_ONLY_REASONS)
         else "client"
     )
     f = Failure(
@@ -1522,7 +1649,9 @@ def explain(
         context=context,
         diagnose=peer is not None and not _in_event_loop(),
     )
-    result = translate(inner, f)
+    result = translate(_complete(inner), f)
+    if isinstance(result, E.HostnameMismatchError) and result.certificate is None:
+        result = _with_presented_names(inner, f) or result
     if result is None:
         result = E.HandshakeError(
             f"the connection failed: {inner}.",
@@ -1531,15 +1660,90 @@ def explain(
             server_hostname=server_hostname,
             peer=peer,
             library=getattr(inner, "library", None),
-            reason=getattr(inner, "reason", None)
-            if isinstance(getattr(inner, "reason", None), str)
-            else None,
+            reason=reason if isinstance(reason, str) else None,
             hint="securelink does not recognise this failure; the original error is attached as"
             " __cause__.",
         )
         _keep_errno(result, inner)
     result.__cause__ = exc
     return result
+
+
+# OpenSSL reasons only a server's handshake gives: explain() speaks as the server for them even
+# without the server's context (a plaintext HTTP request reached a TLS server).
+_SERVER_ONLY_REASONS = frozenset(
+    {"HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "PEER_DID_NOT_RETURN_A_CERTIFICATE"}
+)
+# X509_V_ERR_UNSPECIFIED: the code given to a verification error that carried none.
+_UNSPECIFIED = 1
+# The layout of the message the ssl module gives a verification error (Modules/_ssl.c):
+# "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: <verify_message> (_ssl.c:<line>)".
+_VERIFY_PREFIX = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+_VERIFY_SUFFIX = " (_ssl.c:"
+
+
+def _complete(exc: BaseException) -> BaseException:
+    """*exc*, or a stand-in with the fields the translation reads, when *exc* lacks them.
+
+    The ssl module sets ``library`` and ``reason`` (and ``verify_code`` and ``verify_message``)
+    on the errors it raises; an error of these classes made elsewhere (aiohttp makes
+    ``ssl.SSLCertVerificationError`` subclasses, and copies made from ``args`` lose them) has
+    none.  What the ssl module's own message layout holds is taken back from it; the rest is
+    left unknown, and a verification error without a code is given X509_V_ERR_UNSPECIFIED.
+    """
+    if not isinstance(exc, ssl.SSLError):
+        return exc
+    verifying = isinstance(exc, ssl.SSLCertVerificationError)
+    complete = hasattr(exc, "reason") and hasattr(exc, "library")
+    if verifying:
+        complete = complete and isinstance(getattr(exc, "verify_code", None), int)
+        complete = complete and isinstance(getattr(exc, "verify_message", None), str)
+    if complete:
+        return exc
+    library = getattr(exc, "library", None)
+    reason = getattr(exc, "reason", None)
+    if not verifying:
+        plain = ssl.SSLError(*exc.args)
+        plain.library, plain.reason = library, reason  # type: ignore[assignment]  # may be None
+        return plain
+    text = exc.args[1] if len(exc.args) == 2 and isinstance(exc.args[1], str) else str(exc)
+    code = getattr(exc, "verify_code", None)
+    message = getattr(exc, "verify_message", None)
+    if not isinstance(message, str):
+        message = _stdlib_verify_message(text)
+    stand_in = ssl.SSLCertVerificationError(*exc.args)
+    stand_in.library = library or "SSL"
+    stand_in.reason = reason or "CERTIFICATE_VERIFY_FAILED"
+    stand_in.verify_code = code if isinstance(code, int) else _UNSPECIFIED
+    stand_in.verify_message = message or ""
+    return stand_in
+
+
+def _stdlib_verify_message(text: str) -> str | None:
+    """The verify message in the ssl module's layout of a verification error's text, if any."""
+    if not text.startswith(_VERIFY_PREFIX):
+        return None
+    message, suffix, line = text[len(_VERIFY_PREFIX) :].rpartition(_VERIFY_SUFFIX)
+    if not suffix or not line.endswith(")") or not line[:-1].isdigit():
+        return None
+    return message or None
+
+
+def _with_presented_names(inner: BaseException, f: Failure) -> E.HostnameMismatchError | None:
+    """The name mismatch explained with the names the server's certificate holds.
+
+    The error alone does not carry the certificate, so it cannot say which names it holds.
+    With *f.peer* known, one diagnostic handshake (nothing verified, nothing sent) fetches the
+    certificate the server presents for the same name.
+    """
+    if f.role != "client" or not f.diagnose:
+        return None
+    diagnosis = _diagnose(f)
+    if diagnosis is None or diagnosis.leaf is None:
+        return None
+    f.chain = [diagnosis.leaf]
+    found = translate(_complete(inner), f)
+    return found if type(found) is E.HostnameMismatchError else None
 
 
 def _in_event_loop() -> bool:
@@ -1558,8 +1762,12 @@ def _in_event_loop() -> bool:
 class translate_errors:
     """A context manager that raises the explanation of a TLS failure ``from`` the original.
 
-    TLS and connection failures (``ssl.SSLError``, ``ConnectionError``, also inside urllib's
-    ``URLError``) are explained; other exceptions pass through unchanged.
+    TLS and connection failures (an ``ssl.SSLError`` or a ``ConnectionError``, also inside the
+    exceptions of urllib, httpx, requests, urllib3 and aiohttp, found as
+    :func:`~securelink.explain` finds them) are explained; every other exception (a
+    ``KeyError``, an HTTP 404, a DNS error, a timeout) is re-raised unchanged, as the same
+    object.  A securelink error inside a library's exception (raised by a securelink context)
+    is raised itself, with its own cause.
 
     For code that uses contexts securelink did not build, or helpers that hide the socket::
 
@@ -1570,6 +1778,10 @@ class translate_errors:
         server_hostname: The name connected to, if known.
         context: The context used, if known.
         peer: The ``(host, port)`` connected to, if known.
+
+    Raises:
+        SecureLinkError: On leaving the block, the explanation of the TLS or connection
+            failure raised in it (its ``__cause__`` is the original exception).
     """
 
     def __init__(
@@ -1587,16 +1799,18 @@ class translate_errors:
         return self
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, E.SecureLinkError):
+        # KeyboardInterrupt, a cancellation, and securelink's own errors go on as they are.
+        if not isinstance(exc, Exception) or isinstance(exc, E.SecureLinkError):
             return
-        reason = getattr(exc, "reason", None)
-        inner = reason if isinstance(reason, BaseException) else exc
+        from ._unwrap import find_failure
+
+        inner = find_failure(exc)
         if isinstance(inner, E.SecureLinkError):
-            # urllib wrapped an explanation made by a securelink context: unwrap it, and keep
-            # its own cause (the original ssl error).
+            # A library wrapped an explanation made by a securelink context: unwrap it, and
+            # keep its own cause (the original ssl error).
             raise inner
         if not isinstance(inner, ssl.SSLError | ConnectionError):
-            return  # not a TLS or connection failure (an HTTP 404, a DNS error): not ours
+            return  # not a TLS or connection failure (a KeyError, an HTTP 404): not ours
         raise explain(
             exc, server_hostname=self.server_hostname, context=self.context, peer=self.peer
         ) from exc

@@ -636,7 +636,10 @@ class CertificateAuthority:
     def client_options(self, **kwargs: Any) -> ClientOptions:
         """Return :class:`~securelink.ClientOptions` that trust this CA's root.
 
-        Keyword arguments are passed on (for example ``alpn``, or ``cert``/``key`` for mTLS).
+        A CA is not a client, so these present no certificate (as
+        :meth:`MinicaFiles.trusting_client_options`); an :class:`IssuedCertificate`'s
+        ``client_options()`` presents the certificate.  Keyword arguments are passed on (for
+        example ``alpn``, or ``cert``/``key`` for mTLS).
         """
         kwargs.setdefault("ca", self.root)
         return ClientOptions(**kwargs)
@@ -844,10 +847,13 @@ class MinicaFiles:
         """Return :class:`~securelink.ServerOptions` for the leaf files."""
         return ServerOptions(cert=self.cert, key=self.key, **kwargs)
 
-    def client_options(self, **kwargs: Any) -> ClientOptions:
-        """Return :class:`~securelink.ClientOptions` trusting the CA file.
+    def trusting_client_options(self, **kwargs: Any) -> ClientOptions:
+        """Return :class:`~securelink.ClientOptions` that trust the CA file and present nothing.
 
-        Pass ``cert``/``key`` as well for mutual TLS.
+        The client of a server that uses :meth:`server_options`.  It does *not* present this
+        leaf (unlike :meth:`IssuedCertificate.client_options`): for mutual TLS, pass
+        ``cert``/``key`` as well, usually the files of another :func:`minica` call.  Keyword
+        arguments are passed on; ``ca`` defaults to :attr:`ca_cert`.
         """
         kwargs.setdefault("ca", self.ca_cert)
         return ClientOptions(**kwargs)
