@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 import securelink
@@ -12,6 +14,15 @@ from securelink import devca
 def _fresh_context_cache() -> None:
     """Each test starts without shared contexts, so one test's cache cannot hide another's bug."""
     securelink._context.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_handshake_reporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with its own rate limit for server-side reports (not other tests')."""
+    reporter = securelink._report.HandshakeReporter()
+    monkeypatch.setattr(securelink._report, "reporter", reporter)
+    yield
+    reporter.flush()  # its summary, if any, in this test's captured log rather than at exit
 
 
 @pytest.fixture(scope="session")

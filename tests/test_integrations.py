@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import logging
 import pickle
 import re
 import ssl
@@ -522,23 +523,28 @@ class TestServers:
         names = ["client.test"] if mtls else []
         assert [{"path": "/asyncio", "client": names, "version": "TLSv1.3"}] * 2 == answers
 
-    def test_plain_asyncio_server_is_silent(self, pki: Pki) -> None:
-        """Plain asyncio at both ends: the refused client reads EOF, the server hears nothing."""
+    def test_plain_asyncio_server(self, pki: Pki, caplog: pytest.LogCaptureFixture) -> None:
+        """Plain asyncio at both ends: the refused client reads the alert, the server logs why."""
         # asyncio's server closes a connection whose handshake failed without sending the alert
         # that says why, and logs the failure at debug level only (it is an OSError), never
-        # calling the loop's exception handler.  securelink.aio fixes both ends (next tests).
+        # calling the loop's exception handler.  securelink's SSLObject sends the alert, and
+        # reports the failure on the securelink logger.
 
-        async def main(server: AioServer) -> tuple[bytes, list[BaseException]]:
+        async def main(server: AioServer) -> list[BaseException]:
             reader, writer = await asyncio.open_connection(
                 "127.0.0.1", server.port, ssl=pki.client_ctx(), server_hostname="localhost"
             )
             writer.write(b"GET / HTTP/1.0\r\n\r\n")
-            data = await reader.read()
+            with pytest.raises(ClientCertificateRequiredError):
+                await reader.read()
             writer.close()
-            await asyncio.sleep(0.1)  # give the server side time to report, if it would
-            return data, server.errors
+            await asyncio.sleep(0.1)  # give the server side time to report
+            return server.errors
 
-        assert run(_with_asyncio_server(pki.server_ctx(mtls=True), main)) == (b"", [])
+        with caplog.at_level(logging.WARNING, logger="securelink"):
+            assert run(_with_asyncio_server(pki.server_ctx(mtls=True), main)) == []
+        [record] = [r for r in caplog.records if r.name == "securelink"]
+        assert "sent no certificate" in record.getMessage()
 
     def test_securelink_aio_server_reports(self, pki: Pki) -> None:
         """securelink.aio.start_server hands each failed handshake, explained, to a callback."""
@@ -606,7 +612,7 @@ class TestRequestsAdapter:
         options = pki.ca.client_options(cert=pki.client.chain_pem, key=pki.client.key_pem)
         adapter = SecureLinkAdapter(options)
         assert type(adapter.ssl_context) is ssl.SSLContext
-        assert adapter.ssl_context is not securelink.client_context(options)
+        assert adapter.ssl_context is not securelink.client_context(options, shared=True)
         with https_server(pki.server_ctx(mtls=True)) as server, requests.Session() as session:
             session.mount("https://", adapter)
             answer = session.get(url_of(server), timeout=TIMEOUT).json()

@@ -15,6 +15,12 @@ right after a TLS 1.3 handshake, which is how a Python server's refusal of a cli
 arrives), the socket class lets the translation make one diagnostic handshake to the peer.  The
 ``SSLObject`` class never does: it runs inside an event loop, which that would block;
 securelink.aio makes the diagnosis in a thread instead.
+
+On the server side, both classes report each failed handshake on the ``securelink`` logger
+(securelink._report), whatever server runs the context, and make sure the alert that says why
+reaches the client: the socket class drains what the client sent before it is closed (a reset
+may reach the client before it reads the alert), and the object class sends what asyncio would
+drop.
 """
 
 from __future__ import annotations
@@ -24,17 +30,19 @@ import contextlib
 import contextvars
 import socket
 import ssl
+import sys
 import threading
 import time
 import weakref
 from collections import OrderedDict
 
-from . import _hooks, _translate
+from . import _hooks, _report, _translate
 from .errors import SecureLinkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import FrameType
     from typing import Any
 
     from ._options import ClientOptions, ServerOptions
@@ -59,12 +67,108 @@ asyncio_peer: contextvars.ContextVar[tuple[str, int] | None] = contextvars.Conte
 asyncio_session: contextvars.ContextVar[ssl.SSLSession | None] = contextvars.ContextVar(
     "securelink_asyncio_session", default=None
 )
-#: Set the same way by securelink.aio's server: sends what OpenSSL has written for the peer (the
-#: alert that says why its handshake failed), which asyncio would otherwise drop when it closes
-#: the connection.
+#: Set the same way by securelink.aio's server and client: sends what OpenSSL has written for the
+#: peer (the alert that says why its handshake failed), which asyncio would otherwise drop when
+#: it closes the connection.  Unset (plain asyncio), the SSLObject uses flush_asyncio_alert.
 asyncio_flush: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
     "securelink_asyncio_flush", default=None
 )
+
+#: After a failed server-side handshake, how long (seconds) and how much (bytes) to read what the
+#: client sent before closing: see _drain.
+DRAIN_SECONDS = 0.25
+DRAIN_BYTES = 64 * 1024
+
+
+def _drain(sock: socket.socket) -> None:
+    """Let the alert of a failed server-side handshake reach the client, then close cleanly.
+
+    OpenSSL has written its alert (why this server refused the client), but the client has
+    usually sent more: the rest of its flight, and with TLS 1.3 its first request, written right
+    after its Finished without waiting for the server.  A socket closed with unread data makes
+    the kernel answer with a reset, and a reset that reaches the client before it has read the
+    alert makes it fail without ever reading it (curl reports "getpeername() failed"; some
+    systems discard what was received before a reset), so it never learns why.  So: send FIN
+    after the alert, then read and drop what the client sends until it closes (having read the
+    alert), bounded by DRAIN_SECONDS and DRAIN_BYTES.  A non-blocking socket (an event loop's)
+    is drained of what has already arrived only: it must not block.
+    """
+    raw = socket.socket  # the kernel socket's methods, under TLS
+    timeout = sock.gettimeout()
+    deadline = time.monotonic() + DRAIN_SECONDS
+    left = DRAIN_BYTES
+    try:
+        raw.shutdown(sock, socket.SHUT_WR)
+        while left > 0:
+            if timeout != 0.0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                sock.settimeout(remaining)
+            data = raw.recv(sock, min(left, 16384))
+            if not data:  # the client closed its end: nothing left to reset
+                break
+            left -= len(data)
+    except OSError:  # timed out, would block, or reset: the drain is over
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sock.settimeout(timeout)
+
+
+def _server_refused(obj: Any, error: BaseException, peer: tuple[str, int] | None) -> None:
+    """Report a failed server-side handshake (the operator's half of the explanation)."""
+    _report.report(error, peer, quiet=_report.said_nothing(error, obj))
+
+
+def _asyncio_protocol() -> Any:
+    """The asyncio ``SSLProtocol`` whose handshake is running further up this call stack.
+
+    An ``SSLObject`` knows neither its transport nor its protocol; asyncio's protocol calls
+    ``do_handshake()`` from its own method, so its frame holds it.  ``None`` when there is none
+    (another event loop, such as uvloop, whose protocol is not Python code).  Used only after a
+    failure: walking frames costs a few microseconds.
+    """
+    sslproto = sys.modules.get("asyncio.sslproto")
+    if sslproto is None:
+        return None
+    try:
+        frame: FrameType | None = sys._getframe(2)
+    except ValueError:  # pragma: no cover - a shallow stack
+        return None
+    for _ in range(6):
+        if frame is None:
+            break
+        # Only asyncio's own frames are looked into (f_locals makes a dict of the frame's).
+        if frame.f_code.co_filename == sslproto.__file__:
+            candidate = frame.f_locals.get("self")
+            if isinstance(candidate, sslproto.SSLProtocol):
+                return candidate
+        frame = frame.f_back
+    return None
+
+
+def asyncio_peer_of_caller() -> tuple[str, int] | None:
+    """The peer address of the asyncio connection whose handshake is running (see above)."""
+    protocol = _asyncio_protocol()
+    transport = getattr(protocol, "_transport", None)
+    if transport is None:
+        return None
+    peer = transport.get_extra_info("peername")
+    if not isinstance(peer, tuple) or len(peer) < 2:
+        return None
+    return (str(peer[0]), int(peer[1]))
+
+
+def flush_asyncio_alert() -> None:
+    """Send what OpenSSL has written for the peer of the asyncio handshake running (the alert).
+
+    asyncio closes a connection whose handshake failed without sending it; its TLS protocol
+    object sends what is pending (a private method, Python 3.11 and later).
+    """
+    flush = getattr(_asyncio_protocol(), "_process_outgoing", None)
+    if flush is not None:
+        flush()
 
 
 def _chain(obj: object, verified: bool) -> list[bytes]:
@@ -170,6 +274,12 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
             raise
         except OSError as exc:
             new = _explained(self, exc, "handshake", self._securelink_peer())
+            if self.server_side:
+                # Whatever server runs this context (socketserver swallows the error), its
+                # operator hears why; then the client gets the alert instead of a reset.
+                _server_refused(self, new, self._securelink_peer())
+                if not isinstance(exc, TimeoutError):  # a silent client: nothing to wait for
+                    _drain(self)
             if new is exc:
                 raise
             raise new from new.__cause__
@@ -178,10 +288,12 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
         if hook is not None:
             try:
                 _hooks.run_verify_connection(self, hook, peer)
-            except SecureLinkError:
+            except SecureLinkError as rejected:
                 # Rejected: close the connection, as the hook asked (the peer sees it closed).
                 with contextlib.suppress(OSError):
                     socket.socket.shutdown(self, socket.SHUT_RDWR)
+                if self.server_side:
+                    _report.report(rejected, peer)
                 raise
 
     def connect(self, addr: Any) -> None:
@@ -313,20 +425,34 @@ class SecureLinkSSLObject(ssl.SSLObject):
         except _AGAIN:
             raise
         except OSError as exc:
-            flush = asyncio_flush.get()
+            # What securelink.aio set, or else asyncio's protocol found up the stack: plain
+            # asyncio servers (and so every ASGI server) drop the alert too.
+            flush = asyncio_flush.get() or flush_asyncio_alert
             if flush is not None:
                 try:
                     flush()
                 except Exception as bug:  # best effort: the explanation matters more
                     exc.add_note(f"securelink could not send the TLS alert ({bug!r})")
-            new = _explained(self, exc, "handshake", self._securelink_where())
+            peer = self._securelink_where()
+            if peer is None and self.server_side:
+                # Plain asyncio.start_server (and every server built on it): its transport knows.
+                peer = asyncio_peer_of_caller()
+            new = _explained(self, exc, "handshake", peer)
+            if self.server_side:
+                # asyncio logs a failed handshake only in debug mode: the operator hears it here.
+                _server_refused(self, new, peer)
             if new is exc:
                 raise
             raise new from new.__cause__
         self._securelink_version = self.version()
         hook = _hooks.verify_connection_hook(self.context)
         if hook is not None:
-            _hooks.run_verify_connection(self, hook, self._securelink_where())
+            try:
+                _hooks.run_verify_connection(self, hook, self._securelink_where())
+            except SecureLinkError as rejected:
+                if self.server_side:
+                    _report.report(rejected, self._securelink_where())
+                raise
 
     def read(self, len: int = 1024, buffer: Any = None) -> Any:
         """Read, raising securelink errors for the peer's verdicts (TLS 1.3 alerts)."""
@@ -734,13 +860,43 @@ def _wrap(sock: socket.socket, ctx: ssl.SSLContext, server_hostname: str | None)
         peer: Any = sock.getpeername()
     except OSError:
         peer = None
+    if server_hostname is not None:
+        try:
+            return ctx.wrap_socket(sock, server_hostname=server_hostname)
+        except BaseException as exc:
+            sock.close()
+            new = _explain_foreign(exc, ctx, server_hostname, peer)
+            if new is exc:
+                raise
+            raise new from exc
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        # As connect() does, and Go on every TCP connection.  A TLS 1.3 server writes its
+        # session tickets after the client's Finished, in more than one segment: with Nagle's
+        # algorithm the second waits for the client's delayed ACK of the first (about 40 ms on
+        # Linux), and so does every handshake.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    tls: ssl.SSLSocket | None = None
     try:
-        if server_hostname is None:
-            return ctx.wrap_socket(sock, server_side=True)
-        return ctx.wrap_socket(sock, server_hostname=server_hostname)
+        # The handshake apart from the wrapping: after a failure, the socket is still open to
+        # drain (the stdlib closes it inside wrap_socket).
+        tls = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        tls.do_handshake()
+        return tls
     except BaseException as exc:
+        new = _explain_foreign(exc, ctx, None, peer)
+        if (
+            tls is not None
+            and not isinstance(tls, SecureLinkSSLSocket)  # which reported and drained already
+            and isinstance(exc, OSError)
+        ):
+            address = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+            _server_refused(tls, new, address)
+            if not isinstance(exc, TimeoutError):
+                _drain(tls)
+        if tls is not None:
+            tls.close()
         sock.close()
-        new = _explain_foreign(exc, ctx, server_hostname, peer)
         if new is exc:
             raise
         raise new from exc
@@ -751,6 +907,14 @@ def wrap_server(
 ) -> ssl.SSLSocket:
     """Wrap an accepted socket as a TLS server and finish the handshake.
 
+        options_or_context: :class:`~securelink.ServerOptions`, or a server context.
+
+    The socket gets ``TCP_NODELAY``, as :func:`connect` does: with Nagle's algorithm every TLS
+    1.3 handshake would wait about 40 ms for the client's delayed acknowledgement.  A failed
+    handshake is reported on the ``securelink`` logger (see :doc:`/reporting`), and the socket
+    is closed only once the client has read the alert that says why (at most 0.25 s and 64 KiB
+    of what the client sent are read first), so that it does not get a bare reset instead.
+
     Args:
         sock: A connected TCP socket (from ``accept()``); on failure it is closed.
         options_or_context: :class:`~securelink.ServerOptions`, or a server context.
@@ -760,5 +924,8 @@ def wrap_server(
 
     Raises:
         HandshakeError: the TLS handshake failed (see the subclasses for the causes).
+
+    .. versionchanged:: 0.2.0
+       ``TCP_NODELAY`` is set; failures are reported, and the alert is not lost to a reset.
     """
     return _wrap(sock, _server_context(options_or_context), None)

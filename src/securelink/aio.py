@@ -1,26 +1,25 @@
 """asyncio helpers: connections and servers whose TLS failures explain themselves.
 
 Contexts built by securelink already explain failures when used directly with
-``asyncio.open_connection(ssl=...)`` and ``asyncio.start_server(ssl=...)``.  These helpers add
-what only the caller knows (the peer's address), turn "connection refused" into
-:class:`~securelink.NothingListeningError`, and, on the server, report each failed client
-handshake as one log line on the ``securelink`` logger instead of asyncio's traceback.
+``asyncio.open_connection(ssl=...)`` and ``asyncio.start_server(ssl=...)``, report a server's
+failed handshakes on the ``securelink`` logger, and send the TLS alert asyncio would drop.  These
+helpers add what only the caller knows (the peer's address), turn "connection refused" into
+:class:`~securelink.NothingListeningError`, and, on the server, report the failures that never
+reach the TLS layer (a handshake timeout, a client that resets the connection) and pass every
+failure to ``on_handshake_error``.
 
-They also make up for two things asyncio does not do.  Its client transport reports a server's
+They also make up for what asyncio does not do.  Its client transport reports a server's
 refusal after a TLS 1.3 handshake as a bare connection reset, which no ``SSLObject`` sees:
-:func:`open_connection` explains it (with a diagnostic handshake, in a thread).  And its server
-closes a connection whose handshake failed without sending the TLS alert that says why:
-:func:`start_server` sends it, so clients learn the reason instead of seeing a reset.
+:func:`open_connection` explains it (with a diagnostic handshake, in a thread).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import ssl
 
-from . import _sockets, _translate
+from . import _report, _sockets, _translate
 from ._sockets import _client_context, _server_context
 from .errors import HandshakeError, ProtocolMismatchError, RemoteError, SecureLinkError
 
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from ._options import ClientOptions, ServerOptions
 
 __all__ = ["open_connection", "start_server"]
-
-logger = logging.getLogger("securelink")
 
 
 def _refused(exc: OSError) -> bool:
@@ -167,8 +164,11 @@ async def open_connection(
     # The handshake runs in transport callbacks that inherit this task's context: this is how
     # the SSLObject learns whom it talks to (for the explanation and its diagnostics).
     token = _sockets.asyncio_peer.set((host, port))
-    # Not a server connection's: this code may run in a securelink.aio server's handler.
-    flush_token = _sockets.asyncio_flush.set(None)
+    # When this client rejects the server's certificate, the server must hear why (an 'unknown
+    # ca' alert, as securelink.connect sends), not see a bare close: asyncio drops what OpenSSL
+    # wrote.  (This also keeps a securelink.aio server's own flush, inherited when this code
+    # runs in its handler, off this connection.)
+    flush_token = _sockets.asyncio_flush.set(_sockets.flush_asyncio_alert)
     key: _sockets._SessionKey | None = None
     settings: tuple[object, ...] = ()
     session = None
@@ -242,8 +242,9 @@ async def start_server(
 
     Each client's handshake runs before *client_connected_cb* is called.  When one fails, the
     server logs one line on the ``securelink`` logger at WARNING level (who connected, and what was
-    wrong), calls *on_handshake_error* with the securelink exception if given, closes that
-    connection, and goes on serving.
+    wrong; rate-limited, and a client that closed before saying anything only at DEBUG: see
+    :doc:`/reporting`), calls *on_handshake_error* with the securelink exception if given, sends
+    the client the TLS alert that says why, closes that connection, and goes on serving.
 
     Args:
         client_connected_cb: Called (or awaited) with ``(reader, writer)`` for each client whose
@@ -285,11 +286,11 @@ async def start_server(
             )
             if isinstance(error, HandshakeError) and error.peer is None:
                 error.peer = peer
-            who = f"{peer[0]} port {peer[1]}" if peer else None
-            if who is None or who in str(error):  # the explanation names the client already
-                logger.warning("TLS handshake failed: %s", error)
-            else:
-                logger.warning("TLS handshake with %s failed: %s", who, error)
+            # The SSLObject reported what failed inside it; the rest (a timeout, a client that
+            # closed the connection) is reported here, once, with the same rate limit.
+            if not getattr(exc, "_securelink_reported", False):
+                ssl_object = getattr(transport.get_protocol(), "_sslobj", None)
+                _report.report(error, peer, quiet=_report.said_nothing(error, ssl_object))
             if on_handshake_error is not None:
                 on_handshake_error(error)
             writer.transport.abort()
