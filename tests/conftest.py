@@ -16,6 +16,19 @@ def _fresh_context_cache() -> None:
     securelink._context.clear_cache()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _unlimited_reporter_between_tests() -> Iterator[None]:
+    """Fixtures wider than a test (which make many refused handshakes) report without a limit.
+
+    They run before the per-test reporter below is installed; with the default limits their
+    left-out count would be summarised at exit, after pytest stopped capturing the log.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        unlimited = securelink._report.HandshakeReporter(per_address=10**9, total=10**9)
+        patch.setattr(securelink._report, "reporter", unlimited)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_handshake_reporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts with its own rate limit for server-side reports (not other tests')."""

@@ -15,6 +15,7 @@ test finishes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import ssl
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+import securelink.aio
 from securelink import (
     CertificateRejectedError,
     ClientCertificateRequiredError,
@@ -235,3 +237,38 @@ class TestRefusals:
             f"The server 'localhost' port {port} speaks only TLS 1.1, which securelink refuses"
         )
         assert "Upgrade the server to TLS 1.2 or 1.3" in e.hint
+
+
+class TestAsyncio:
+    """The same refusals through securelink.aio, which diagnoses in a thread."""
+
+    def test_tls12_client_without_certificate(self, files: Files) -> None:
+        options = ClientOptions(ca=files.ca)
+        with (
+            gnutls_serv(files, *_mtls(files, TLS12_ONLY)) as port,
+            pytest.raises(ClientCertificateRequiredError) as caught,
+        ):
+            asyncio.run(_aio_connect(port, options))
+        e = caught.value
+        assert type(e) is ClientCertificateRequiredError
+        assert e.alert == "decode error"
+        assert e.peer == (LOOPBACK, port)
+
+    def test_tls11_only_server(self, files: Files) -> None:
+        options = ClientOptions(ca=files.ca)
+        with (
+            gnutls_serv(files, "--priority", TLS11_ONLY) as port,
+            pytest.raises(ProtocolMismatchError) as caught,
+        ):
+            asyncio.run(_aio_connect(port, options))
+        e = caught.value
+        assert type(e) is ProtocolMismatchError
+        assert (e.mismatch, e.peer_version) == ("version", "TLSv1.1")
+
+
+async def _aio_connect(port: int, options: ClientOptions) -> None:
+    _, writer = await securelink.aio.open_connection(
+        LOOPBACK, port, options, server_hostname="localhost"
+    )
+    writer.close()
+    await writer.wait_closed()

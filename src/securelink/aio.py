@@ -100,10 +100,12 @@ class _ExplainingStreamProtocol(asyncio.StreamReaderProtocol):
 
 def _ambiguous(exc: HandshakeError) -> bool:
     # What only a diagnostic handshake can tell apart: a refusal before the server's
-    # certificate, or a server that closed the handshake without an alert.
+    # certificate, a server that closed the handshake without an alert, or one that refused
+    # with an alert that does not say why (GnuTLS's 'decode error' to a client without a
+    # certificate; a 'handshake failure' from a server that speaks only TLS 1.1).
     if isinstance(exc, ProtocolMismatchError):
         return exc.mismatch == "unknown"
-    return type(exc) is RemoteError and exc.alert is None
+    return type(exc) is RemoteError
 
 
 async def _explain_in_thread(
