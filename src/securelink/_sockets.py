@@ -907,8 +907,6 @@ def wrap_server(
 ) -> ssl.SSLSocket:
     """Wrap an accepted socket as a TLS server and finish the handshake.
 
-        options_or_context: :class:`~securelink.ServerOptions`, or a server context.
-
     The socket gets ``TCP_NODELAY``, as :func:`connect` does: with Nagle's algorithm every TLS
     1.3 handshake would wait about 40 ms for the client's delayed acknowledgement.  A failed
     handshake is reported on the ``securelink`` logger (see :doc:`/reporting`), and the socket
