@@ -16,6 +16,16 @@ def _fresh_context_cache() -> None:
     securelink._context.clear_cache()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_diagnoses() -> None:
+    """Each test diagnoses afresh.
+
+    A diagnosis remembered from another test's server (its port used again) must not explain
+    this test's failure.
+    """
+    securelink._translate._forget_diagnoses()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _unlimited_reporter_between_tests() -> Iterator[None]:
     """Fixtures wider than a test (which make many refused handshakes) report without a limit.

@@ -31,6 +31,7 @@ from securelink import (
     ClientOptions,
     ConfigurationError,
     HandshakeError,
+    HandshakeTimeoutError,
     HostnameMismatchError,
     KeyMismatchError,
     KeyPasswordError,
@@ -151,6 +152,14 @@ def real(xpki: Pki, tmp_path_factory: pytest.TempPathFactory) -> dict[str, BaseE
         found["HandshakeError"] = securelink.explain(
             timeout.value, server_hostname="localhost", peer=(LOOPBACK, port)
         )
+    with (
+        socket.create_server((LOOPBACK, 0)) as listener,
+        socket.create_connection(listener.getsockname(), timeout=TIMEOUT),  # says nothing
+    ):
+        conn, _ = listener.accept()
+        with pytest.raises(HandshakeTimeoutError) as gave_up:
+            securelink.wrap_server(conn, server, handshake_timeout=0.2)
+        found["HandshakeTimeoutError"] = gave_up.value
     with pytest.raises(ConfigurationError) as config:
         ServerOptions(cert=xpki.server.certificate, key=xpki.server.private_key,
                       min_version=TLS13, max_version=TLS12)  # fmt: skip
@@ -169,6 +178,9 @@ def real(xpki: Pki, tmp_path_factory: pytest.TempPathFactory) -> dict[str, BaseE
             ServerOptions(cert=xpki.server.certificate, key=xpki.server.encrypted_key_pem("pw"))
         )
     found["KeyPasswordError"] = password.value
+    with pytest.raises(errors.InputTooLargeError) as too_large:
+        securelink.client_context(ClientOptions(ca=b"\n" * (securelink.MAX_INPUT_SIZE + 1)))
+    found["InputTooLargeError"] = too_large.value
     with pytest.raises(CertificateProblemError) as problem:
         securelink.server_context(ServerOptions(cert=xpki.files["expired"].cert,
                                                 key=xpki.files["expired"].key))  # fmt: skip

@@ -25,6 +25,7 @@ from ._inspect import (
     PublicKeyInfo,
     inspect,
 )
+from ._material import MAX_INPUT_SIZE
 from ._options import PKCS12, ClientAuth, ClientOptions, Identity, Profile, ServerOptions, Trust
 from ._rotation import RotatingServerContext
 from ._sockets import connect, wrap_client, wrap_server
@@ -41,8 +42,10 @@ from .errors import (
     ConfigurationError,
     ConnectionRejectedError,
     HandshakeError,
+    HandshakeTimeoutError,
     HostnameMismatchError,
     IdentityUnavailableError,
+    InputTooLargeError,
     KeyMismatchError,
     KeyPasswordError,
     MaterialError,
@@ -56,6 +59,7 @@ from .errors import (
 )
 
 __all__ = [
+    "MAX_INPUT_SIZE",
     "PKCS12",
     "CRLInfo",
     "CSRInfo",
@@ -76,9 +80,11 @@ __all__ = [
     "Finding",
     "HandshakeError",
     "HandshakeMessage",
+    "HandshakeTimeoutError",
     "HostnameMismatchError",
     "Identity",
     "IdentityUnavailableError",
+    "InputTooLargeError",
     "Inspection",
     "KeyMismatchError",
     "KeyPasswordError",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import ssl
+import stat
 import threading
 from collections import OrderedDict
 
-from . import _hooks, _material, _translate
+from . import _hooks, _hostnames, _material, _translate
 from ._options import ClientAuth, ClientOptions, Profile, ServerOptions
 from ._sockets import SecureLinkSSLObject, SecureLinkSSLSocket
 from ._summary import CertificateSummary
@@ -88,18 +90,118 @@ def _keylog(ctx: ssl.SSLContext, path: str | os.PathLike[str] | None) -> None:
     if path is None:
         return
     target = os.fspath(path)
-    try:
-        # Create it 0600 before OpenSSL opens it for appending (OpenSSL would use the umask).
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
-        os.close(fd)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"the key log file {target} cannot be created: {exc.strerror or exc}.",
-            field="keylog",
-            hint="Point keylog at a writable location.",
-        ) from exc
+    checked = _keylog_file(target)
+    # CPython opens the file itself, by its path: make sure that what it opened is the file
+    # checked above (a link swapped in meanwhile would send the secrets elsewhere).
     ctx.keylog_filename = target
+    try:
+        now: os.stat_result | None = os.stat(target, follow_symlinks=False)
+    except OSError:
+        now = None
+    if now is None or (now.st_dev, now.st_ino) != (checked.st_dev, checked.st_ino):
+        ctx.keylog_filename = None  # type: ignore[assignment]  # closes it: nothing written
+        raise ConfigurationError(
+            f"the key log file {target} was replaced while it was being opened.",
+            field="keylog",
+            hint="Keep the key log in a directory only you can write to.",
+        )
+
+
+def _keylog_refused(target: str, problem: str, hint: str) -> ConfigurationError:
+    return ConfigurationError(f"the key log file {target} {problem}.", field="keylog", hint=hint)
+
+
+_NOT_A_LINK_HINT = (
+    "Name the file itself, not a link to it: securelink does not follow links for a file that"
+    " receives session secrets."
+)
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file")
+
+
+def _keylog_file(target: str) -> os.stat_result:
+    """Create *target* 0600, or check the regular file there; never follow a link to it.
+
+    The key log receives every session's secrets, so: a link is refused (its target could be
+    anyone's file), and so is anything but a regular file (a FIFO or a device would be opened,
+    with their side effects); a new file is created 0600; an existing file is never changed
+    (not even its mode), and is refused if it belongs to another user or if anyone but its
+    owner may read or write it.
+    """
+    try:
+        before: os.stat_result | None = os.lstat(target)
+    except FileNotFoundError:
+        before = None
+    except OSError as exc:
+        raise _cannot(target, exc) from exc
+    if before is not None:
+        # Checked before opening: opening a FIFO or a device is not harmless.
+        if stat.S_ISLNK(before.st_mode):
+            raise _keylog_refused(target, "is a symbolic link", _NOT_A_LINK_HINT)
+        if not stat.S_ISREG(before.st_mode):
+            raise _keylog_refused(
+                target, f"is {_kind(before.st_mode)}", "Name a regular file for the key log."
+            )
+    # O_NOFOLLOW and O_NONBLOCK: what was checked may be replaced by a link or a FIFO before
+    # this open, which then fails (ELOOP) or does not block; fstat below says what it opened.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    created = False
+    try:
+        try:
+            fd = os.open(target, flags | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+        except FileExistsError:
+            fd = os.open(target, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _keylog_refused(target, "is a symbolic link", _NOT_A_LINK_HINT) from exc
+        raise _cannot(target, exc) from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _keylog_refused(
+                target, f"is {_kind(info.st_mode)}", "Name a regular file for the key log."
+            )
+        if created:
+            # Ours: exactly 0600, whatever the umask left.
+            os.fchmod(fd, 0o600)
+            return os.fstat(fd)
+        if info.st_uid != os.geteuid():
+            raise _keylog_refused(
+                target,
+                f"belongs to another user (uid {info.st_uid}), who could read the secrets",
+                "Name a file of your own, or one that does not exist yet (securelink creates"
+                " it with mode 0600).",
+            )
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            mode = stat.S_IMODE(info.st_mode)
+            raise _keylog_refused(
+                target,
+                f"may be read or written by others (mode {mode:04o}); securelink does not"
+                " change the mode of an existing file",
+                f"Run `chmod 600 {target}` if it is yours to change, or name a file that does"
+                " not exist yet (securelink creates it with mode 0600).",
+            )
+        return info
+    finally:
+        os.close(fd)
+
+
+def _cannot(target: str, exc: OSError) -> ConfigurationError:
+    return _keylog_refused(
+        target,
+        f"cannot be created: {exc.strerror or exc}",
+        "Point keylog at a writable location.",
+    )
 
 
 def _load_trust(
@@ -221,6 +323,10 @@ def _finish(
     # Failures anywhere this context is used are explained by these classes (see _sockets).
     ctx.sslsocket_class = SecureLinkSSLSocket
     ctx.sslobject_class = SecureLinkSSLObject
+    # wrap_bio (asyncio) encodes the server name with the IDNA 2003 codec before the object
+    # class sees it, and straße would become strasse unseen: the name is checked instead (an
+    # attribute of this instance; the stdlib has no other hook there).
+    ctx._encode_hostname = _hostnames.encode_hostname  # type: ignore[attr-defined]
     checks: list[_hooks.Check] = []
     if isinstance(options, ServerOptions) and options.allowed_peers:
         checks.append(("allowed_peers", _hooks.allowed_peers_check(options.allowed_peers)))
@@ -248,7 +354,11 @@ def _finish(
     _translate.register(
         ctx,
         _translate.ContextFacts(
-            role=role, trusted=trusted, versions=(low, high), identity=identity
+            role=role,
+            trusted=trusted,
+            versions=(low, high),
+            identity=identity,
+            diagnose=not isinstance(options, ClientOptions) or options.diagnose,
         ),
     )
 
@@ -325,6 +435,22 @@ def _fresh(entry: _Entry) -> bool:
     return all(_material.stamp(s[0]) == s for s in entry.stamps)
 
 
+class _Build:
+    """A build of a shared context in progress: the threads that want the same one wait for it."""
+
+    __slots__ = ("done", "entry", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.entry: _Entry | None = None
+        self.error: BaseException | None = None
+
+
+#: The builds in progress, by key (under _lock): on a cold cache, 16 threads asking for equal
+#: options would otherwise parse the certifi bundle 16 times (about 20 ms each, and the GIL).
+_building: dict[object, _Build] = {}
+
+
 def _shared(key: object, build: Callable[[_O], _Entry], options: _O) -> ssl.SSLContext:
     try:
         hash(key)
@@ -335,13 +461,35 @@ def _shared(key: object, build: Callable[[_O], _Entry], options: _O) -> ssl.SSLC
         if entry is not None and _fresh(entry):
             _cache.move_to_end(key)
             return entry.context
-    entry = build(options)
-    with _lock:
-        _cache[key] = entry
-        _cache.move_to_end(key)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return entry.context
+        pending = _building.get(key)
+        mine = pending is None
+        if pending is None:
+            pending = _building[key] = _Build()
+    if not mine:
+        # Another thread is building this very context: its result (or its error) is ours.
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.entry is not None
+        return pending.entry.context
+    built: _Entry | None = None
+    try:
+        built = build(options)
+    except BaseException as exc:
+        pending.error = exc
+        raise
+    finally:
+        # Whatever happened, the waiters are released and the next call may build again.
+        with _lock:
+            del _building[key]
+            if built is not None:
+                _cache[key] = built
+                _cache.move_to_end(key)
+                while len(_cache) > _CACHE_SIZE:
+                    _cache.popitem(last=False)
+                pending.entry = built
+        pending.done.set()
+    return built.context
 
 
 def client_context(

@@ -151,20 +151,31 @@ class PeerIdentity(Frozen):
         test code that takes a :class:`PeerIdentity`.
 
         Raises:
-            ValueError: *chain* is empty, or an item is not a DER certificate.
+            ValueError: *chain* is empty, an item is not a DER certificate, or a field of the
+                leaf cannot be read (cryptography parses fields on first use, so a certificate
+                that loads can still have a name, an extension or a key it cannot read).
         """
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
         from cryptography.x509.oid import NameOID
 
         from ._hooks import public_key_sha256
+        from ._material import unreadable_fields
 
-        certs = tuple(
-            x509.load_der_x509_certificate(c) if isinstance(c, bytes) else c for c in chain
-        )
+        try:
+            certs = tuple(
+                x509.load_der_x509_certificate(c) if isinstance(c, bytes) else c for c in chain
+            )
+        except x509.InvalidVersion as exc:  # not a ValueError
+            raise ValueError(f"not an X.509 certificate: {exc}") from exc
         if not certs:
             raise ValueError("from_chain() needs at least the leaf certificate")
         leaf = certs[0]
+        bad = unreadable_fields(leaf)
+        if bad:
+            # Names that cannot all be read must not pass for no names: refuse, not guess.
+            _, words, error = bad[0]
+            raise ValueError(f"the leaf certificate's {words} cannot be read: {error}") from error
         try:
             san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
@@ -309,8 +320,9 @@ def peer_identity(
 
     Raises:
         IdentityUnavailableError: the handshake has not finished (``problem ==
-            "handshake-not-done"``), the socket is closed (``"closed"``), or the context does not
-            verify the peer's certificate (``"unverified"``: ``verify_mode`` is ``CERT_NONE``).
+            "handshake-not-done"``), the socket is closed (``"closed"``), the context does not
+            verify the peer's certificate (``"unverified"``: ``verify_mode`` is ``CERT_NONE``),
+            or a field of the peer's certificate cannot be read (``"unreadable-certificate"``).
         TypeError: *conn* is not a TLS connection.
 
     .. versionadded:: 0.2.0
@@ -338,4 +350,12 @@ def peer_identity(
     chain = peer_chain_der(obj)
     if not chain or chain[0] != leaf:  # a resumed session keeps the leaf, not the chain
         chain = [leaf]
-    return PeerIdentity.from_chain(chain)
+    try:
+        return PeerIdentity.from_chain(chain)
+    except ValueError as exc:  # OpenSSL verified it, but cryptography cannot read a field
+        raise IdentityUnavailableError(
+            f"The peer's certificate was verified, but {exc}, so its identity cannot be told.",
+            problem="unreadable-certificate",
+            hint="The peer's certificate is malformed or uses an algorithm this cryptography"
+            " library does not support; its owner should have it reissued.",
+        ) from exc

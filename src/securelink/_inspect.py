@@ -33,8 +33,11 @@ from ._material import (
     _password_bytes,
     _pem_blocks,
     _read,
+    _reason,
     _signed_by,
     _sniff_der,
+    check_size,
+    unreadable_fields,
 )
 from .errors import KeyPasswordError, MaterialError
 
@@ -151,8 +154,14 @@ class Finding(_Value):
             ``"ca-as-leaf"`` (a CA certificate first, with a private key, where a leaf belongs),
             ``"chain-out-of-order"``, ``"key-mismatch"`` (a private key that belongs to none of
             the certificates given with it), ``"invalid-signature"`` (a CSR or CRL whose
-            signature does not verify), ``"stale-crl"`` (past its next update) and
-            ``"wrong-password"``.  Warnings (works, but fix it): ``"expires-soon"`` (within 30
+            signature does not verify), ``"stale-crl"`` (past its next update),
+            ``"wrong-password"`` and ``"unreadable-field"`` (a certificate, CSR or CRL that
+            parses, but one of whose fields cryptography cannot read: a malformed or duplicated
+            extension, a malformed name, a public key of an unknown algorithm or an EC point
+            off its curve; a certificate's other fields are shown as far as they can be read,
+            with placeholders such as ``"(unreadable subject)"`` and ``key_type`` ``"unknown"``,
+            and it is left out of the chain and of key matching; a CSR or CRL is shown as an
+            :class:`OtherObject`).  Warnings (works, but fix it): ``"expires-soon"`` (within 30
             days), ``"missing-aki"`` and ``"missing-ski"`` (rejected by ``VERIFY_X509_STRICT``,
             which Python 3.13 turns on by default), ``"ca-missing-key-usage"`` (likewise),
             ``"legacy-key-encryption"`` (the weak ``Proc-Type: 4,ENCRYPTED`` PEM encryption) and
@@ -867,6 +876,7 @@ def inspect(
 
     if isinstance(source, bytes | bytearray):
         label = "the in-memory input"
+        check_size(source, label, _WHAT)
         data = bytes(source)
         if not data.strip():
             raise MaterialError(
@@ -943,7 +953,7 @@ def _pem_item(found: str, pem: bytes, pw: bytes | None, label: str) -> _Item:
         kind, loader, what = loaders[found]
         try:
             return _Item(kind, found, loader(pem))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
             raise MaterialError(
                 f"{label} holds a corrupt {found} block: its contents do not decode as {what}.",
                 source=label,
@@ -979,7 +989,7 @@ def _trusted_certificate(pem: bytes) -> x509.Certificate | None:
         size = int.from_bytes(der[2:start], "big")
     try:
         return x509.load_der_x509_certificate(der[: start + size])
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         return None
 
 
@@ -1069,9 +1079,12 @@ def _pkcs12_items(data: bytes, pw: bytes | None, label: str, general: list[Findi
         general.extend(found.items)
         return []
     certs: list[x509.Certificate] = []
-    if cert is not None:
+    if cert is not None and any(unreadable_fields(c) for c in [cert, *extra]):
+        certs = [cert, *extra]  # as given: ordering reads names that cannot all be read
+    elif cert is not None:
         ordered = _order_chain(cert, extra)
-        certs = [cert, *ordered, *(c for c in extra if c not in ordered)]
+        in_chain = set(ordered)  # a set: a list made this quadratic in the bundle's size
+        certs = [cert, *ordered, *(c for c in extra if c not in in_chain)]
     else:
         certs = extra
     items = [_Item("certificate", "CERTIFICATE", c) for c in certs]
@@ -1099,6 +1112,7 @@ _SEVERITY = {
     "invalid-signature": "error",
     "stale-crl": "error",
     "wrong-password": "error",
+    "unreadable-field": "error",
     "expires-soon": "warning",
     "missing-aki": "warning",
     "missing-ski": "warning",
@@ -1109,6 +1123,14 @@ _SEVERITY = {
     "password-required": "info",
     "not-inspected": "info",
 }
+
+
+#: How many certificates of one subject name are tried as the issuer of a certificate or CRL.  A
+#: real chain has one, or a few when a CA was renewed or cross-signed; a crafted input of
+#: thousands of certificates sharing a name would otherwise cost a signature check per pair.
+_MAX_SAME_NAME = 8
+#: How many certificate numbers a finding lists before it says "and N more".
+_LISTED = 10
 
 
 class _Findings:
@@ -1134,27 +1156,42 @@ def _describe_all(
     now: datetime.datetime,
     key_file_mode: int | None,
 ) -> Inspection:
-    certs = [(i, item.obj) for i, item in enumerate(items) if item.kind == "certificate"]
+    all_certs = [(i, item.obj) for i, item in enumerate(items) if item.kind == "certificate"]
+    # A certificate with a field cryptography cannot read is described as far as it can be, with
+    # an "unreadable-field" finding, and left out of everything that compares certificates.
+    unreadable = {i: bad for i, cert in all_certs if (bad := unreadable_fields(cert))}
+    certs = [(i, cert) for i, cert in all_certs if i not in unreadable]
     cert_spki = {i: _spki_sha256(cert.public_key()) for i, cert in certs}
+    # Indexes, so that matching keys to certificates and CRLs to issuers is linear in the input.
+    spki_owner: dict[str, int] = {}
+    for i, spki in cert_spki.items():
+        spki_owner.setdefault(spki, i)
+    by_subject = _by_subject(certs)
     has_key = any(item.kind == "private-key" for item in items)
     objects: list[InspectedObject] = []
     for index, item in enumerate(items):
         found = _Findings(index)
-        if item.kind == "certificate":
+        if item.kind == "certificate" and index in unreadable:
+            objects.append(_unreadable_info(index, item, unreadable[index], now, found))
+        elif item.kind == "certificate":
             objects.append(_certificate_info(index, item, cert_spki[index], now, found))
         elif item.kind == "private-key":
-            objects.append(_private_key_info(index, item, cert_spki, key_file_mode, found))
+            objects.append(
+                _private_key_info(index, item, cert_spki, spki_owner, key_file_mode, found)
+            )
+        elif item.kind in {"csr", "crl"} and (bad := unreadable_fields(item.obj)):
+            objects.append(_unreadable_object(index, item, bad, found))
         elif item.kind == "csr":
             objects.append(_csr_info(index, item, found))
         elif item.kind == "public-key":
-            objects.append(_public_key_info(index, item, cert_spki, found))
+            objects.append(_public_key_info(index, item, spki_owner, found))
         elif item.kind == "crl":
-            objects.append(_crl_info(index, item, certs, now, found))
+            objects.append(_crl_info(index, item, by_subject, now, found))
         else:
             objects.append(_other_object(index, item, found))
-    if certs and has_key and len(items) > 1:
-        _check_ca_as_leaf(objects, certs[0][0])
-    chain = _chain_info(certs)
+    if all_certs and has_key and len(items) > 1:
+        _check_ca_as_leaf(objects, all_certs[0][0])
+    chain = _chain_info(certs, by_subject)
     if chain is not None and not chain.in_order:
         general.append(_chain_finding(chain, objects))
     findings = [f for obj in objects for f in obj.findings] + general
@@ -1175,16 +1212,7 @@ def _certificate_info(
 
     cert: x509.Certificate = item.obj
     summary = CertificateSummary.from_certificate(cert)
-    try:
-        extensions = cert.extensions
-    except ValueError as exc:
-        raise MaterialError(
-            f"certificate #{index + 1} ({summary.subject}) has extensions that cannot be"
-            f" parsed: {exc}.",
-            source=summary.subject,
-            found="CERTIFICATE",
-            hint="The certificate is malformed; reissue it.",
-        ) from exc
+    extensions = cert.extensions  # readable: _describe_all sent the others to _unreadable_info
     dns, ips, uris, emails = _sans(extensions)
     key_type, key_size, curve = _key_facts(cert.public_key())
     constraints = _extension(extensions, x509.BasicConstraints)
@@ -1232,6 +1260,106 @@ def _certificate_info(
     )
     _certificate_findings(info, cert, now, found)
     return info.replace(findings=tuple(found.items))
+
+
+def _unreadable_info(
+    index: int,
+    item: _Item,
+    bad: list[tuple[str, str, Exception]],
+    now: datetime.datetime,
+    found: _Findings,
+) -> CertificateInfo:
+    """Describe a certificate some of whose fields cannot be read, with what can be."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    cert: x509.Certificate = item.obj
+    missing = {field for field, _, _ in bad}
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # stands for unreadable dates
+
+    def name(field: str, read: Callable[[], str]) -> str:
+        return f"(unreadable {field})" if field in missing else read() or f"(empty {field})"
+
+    common_name = None
+    if "subject" not in missing:
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        common_name = str(cns[0].value) if cns else None
+    extensions = x509.Extensions([]) if "extensions" in missing else cert.extensions
+    dns, ips, uris, emails = _sans(extensions)
+    key_type: str = "unknown"
+    key_size = curve = None
+    spki = ""
+    if "public-key" not in missing:
+        key_type, key_size, curve = _key_facts(cert.public_key())
+        spki = _spki_sha256(cert.public_key())
+    not_before = not_after = epoch
+    if "validity" not in missing:
+        not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    algorithm, digest = _signature_facts(cert)
+    ski = _extension(extensions, x509.SubjectKeyIdentifier)
+    constraints = _extension(extensions, x509.BasicConstraints)
+    info = CertificateInfo(
+        index=index,
+        label=item.label,
+        subject=name("subject", lambda: cert.subject.rfc4514_string()),
+        common_name=common_name,
+        issuer=name("issuer", lambda: cert.issuer.rfc4514_string()),
+        dns_names=dns,
+        ip_addresses=ips,
+        uris=uris,
+        emails=emails,
+        not_before=not_before,
+        not_after=not_after,
+        days_left=(not_after - now) // datetime.timedelta(days=1),
+        serial=_serial(cert.serial_number),
+        key_type=key_type,
+        key_size=key_size,
+        curve=curve,
+        signature_algorithm=algorithm,
+        signature_hash=digest,
+        is_ca=bool(constraints is not None and constraints.ca),
+        path_length=None,
+        key_usage=_key_usage(extensions),
+        extended_key_usage=_extended_key_usage(extensions),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+        public_key_sha256=spki,
+        self_signed=False,
+        subject_key_id=ski.digest.hex(":").upper() if ski is not None else None,
+        authority_key_id=None,
+        findings=(),
+    )
+    listing = "; ".join(f"its {words}: {_reason(exc)}" for _, words, exc in bad)
+    found.add(
+        "unreadable-field",
+        f"Certificate #{index + 1} ({info.title}) has fields that cannot be read: {listing}."
+        " securelink refuses it wherever it is given (cert=, ca=, client_ca=), and the other"
+        " findings and the chain leave it out. It is malformed or uses an algorithm this"
+        " cryptography library does not support: get a well-formed copy, or have it reissued.",
+    )
+    return info.replace(findings=tuple(found.items))
+
+
+def _unreadable_object(
+    index: int, item: _Item, bad: list[tuple[str, str, Exception]], found: _Findings
+) -> OtherObject:
+    """Describe a CSR or CRL some of whose fields cannot be read: by its kind, and the finding."""
+    what = "certificate request" if item.kind == "csr" else "certificate revocation list"
+    listing = "; ".join(f"its {words}: {_reason(exc)}" for _, words, exc in bad)
+    found.add(
+        "unreadable-field",
+        f"Block #{index + 1} is a {what} with fields that cannot be read: {listing}. It is"
+        " malformed or uses an algorithm this cryptography library does not support: make it"
+        " again, or get a well-formed copy.",
+    )
+    return OtherObject(
+        index=index,
+        label=item.label,
+        description=f"a {what} whose fields cannot be read",
+        findings=tuple(found.items),
+    )
 
 
 def _certificate_findings(
@@ -1338,6 +1466,7 @@ def _private_key_info(
     index: int,
     item: _Item,
     cert_spki: dict[int, str],
+    spki_owner: dict[str, int],
     key_file_mode: int | None,
     found: _Findings,
 ) -> PrivateKeyInfo:
@@ -1355,12 +1484,16 @@ def _private_key_info(
     else:
         key_type, key_size, curve = _key_facts(key.public_key())
         spki = _spki_sha256(key.public_key())
-        certificate = next((i for i, s in cert_spki.items() if s == spki), None)
+        certificate = spki_owner.get(spki)
         match = (
             "matched" if certificate is not None else "mismatch" if cert_spki else "no-certificate"
         )
         if match == "mismatch":
-            listed = ", ".join(f"#{i + 1}" for i in cert_spki)
+            # At most a few numbers: a list of every certificate in every message would grow
+            # with the square of the input.
+            listed = ", ".join(f"#{i + 1}" for i in itertools.islice(cert_spki, _LISTED))
+            if len(cert_spki) > _LISTED:
+                listed += f" and {len(cert_spki) - _LISTED} more"
             found.add(
                 "key-mismatch",
                 f"Private key {what} belongs to none of the certificates given with it"
@@ -1451,7 +1584,7 @@ def _csr_info(index: int, item: _Item, found: _Findings) -> CSRInfo:
 
 
 def _public_key_info(
-    index: int, item: _Item, cert_spki: dict[int, str], found: _Findings
+    index: int, item: _Item, spki_owner: dict[str, int], found: _Findings
 ) -> PublicKeyInfo:
     key_type, key_size, curve = _key_facts(item.obj)
     spki = _spki_sha256(item.obj)
@@ -1463,7 +1596,7 @@ def _public_key_info(
         key_size=key_size,
         curve=curve,
         public_key_sha256=spki,
-        certificate=next((i for i, s in cert_spki.items() if s == spki), None),
+        certificate=spki_owner.get(spki),
         findings=tuple(found.items),
     )
 
@@ -1471,7 +1604,7 @@ def _public_key_info(
 def _crl_info(
     index: int,
     item: _Item,
-    certs: list[tuple[int, x509.Certificate]],
+    by_subject: dict[x509.Name, list[tuple[int, x509.Certificate]]],
     now: datetime.datetime,
     found: _Findings,
 ) -> CRLInfo:
@@ -1480,7 +1613,7 @@ def _crl_info(
     crl: x509.CertificateRevocationList = item.obj
     number = _extension(crl.extensions, x509.CRLNumber)
     issuer_index, valid = None, None
-    for i, cert in certs:
+    for i, cert in by_subject.get(crl.issuer, [])[:_MAX_SAME_NAME]:
         if cert.subject == crl.issuer:
             issuer_index = i
             try:
@@ -1565,7 +1698,20 @@ def _check_ca_as_leaf(objects: list[InspectedObject], first: int) -> None:
     objects[first] = cert.replace(findings=(*cert.findings, *found.items))
 
 
-def _chain_info(certs: list[tuple[int, x509.Certificate]]) -> ChainInfo | None:
+def _by_subject(
+    certs: list[tuple[int, x509.Certificate]],
+) -> dict[x509.Name, list[tuple[int, x509.Certificate]]]:
+    """Index certificates by subject name, each name's certificates in input order."""
+    index: dict[x509.Name, list[tuple[int, x509.Certificate]]] = {}
+    for i, cert in certs:
+        index.setdefault(cert.subject, []).append((i, cert))
+    return index
+
+
+def _chain_info(
+    certs: list[tuple[int, x509.Certificate]],
+    by_subject: dict[x509.Name, list[tuple[int, x509.Certificate]]],
+) -> ChainInfo | None:
     if len(certs) < 2 or all(c.issuer == c.subject for _, c in certs):
         return None
     broken_at = None
@@ -1584,7 +1730,7 @@ def _chain_info(certs: list[tuple[int, x509.Certificate]]) -> ChainInfo | None:
         certificates=tuple(i for i, _ in certs),
         in_order=False,
         broken_at=broken_at,
-        suggested_order=_suggest_order(certs),
+        suggested_order=_suggest_order(certs, by_subject),
     )
 
 
@@ -1592,16 +1738,23 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     return child.issuer == parent.subject and _signed_by(child, parent)
 
 
-def _suggest_order(certs: list[tuple[int, x509.Certificate]]) -> tuple[int, ...] | None:
+def _suggest_order(
+    certs: list[tuple[int, x509.Certificate]],
+    by_subject: dict[x509.Name, list[tuple[int, x509.Certificate]]],
+) -> tuple[int, ...] | None:
+    # Each certificate's issuer is looked up by name, and signatures are checked only against
+    # the few certificates of that name: linear in the number of certificates, where trying
+    # every pair took a minute for 6,922 of them.
     parents: dict[int, int] = {}
     for i, child in certs:
         if child.issuer == child.subject:
             continue
-        for j, parent in certs:
-            if i != j and _issued_by(child, parent):
+        for j, parent in by_subject.get(child.issuer, [])[:_MAX_SAME_NAME]:
+            if i != j and _signed_by(child, parent):
                 parents[i] = j
                 break
-    leaves = [i for i, _ in certs if i not in parents.values()]
+    has_child = set(parents.values())
+    leaves = [i for i, _ in certs if i not in has_child]
     if len(leaves) != 1:
         return None
     order = [leaves[0]]

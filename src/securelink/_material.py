@@ -19,6 +19,7 @@ from ._options import PKCS12, Trust
 from .errors import (
     CertificateProblemError,
     ConfigurationError,
+    InputTooLargeError,
     KeyMismatchError,
     KeyPasswordError,
     MaterialError,
@@ -29,15 +30,21 @@ from .errors import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from collections.abc import Iterable, Sequence
-    from typing import Any
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any, TypeAlias
 
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
     from ._options import Password
 
+    #: What :func:`unreadable_fields` reads.
+    ParsedObject: TypeAlias = (
+        "x509.Certificate | x509.CertificateSigningRequest | x509.CertificateRevocationList"
+    )
+
 __all__ = [
+    "MAX_INPUT_SIZE",
     "CASet",
     "Identity",
     "load_cas",
@@ -46,12 +53,23 @@ __all__ = [
     "load_private_key",
 ]
 
+#: The largest single input (a file, bytes, a PKCS#12 bundle) that securelink reads, in bytes:
+#: 16 MiB.  Certifi's bundle of every trusted root is about 280 KiB and a PEM certificate about
+#: 1.5 to 2 KiB, so 16 MiB holds some 10,000 certificates: more than every publicly disclosed CA
+#: certificate, roots and intermediates together.  Parsing is linear, so the limit bounds the
+#: time one input can cost (about 10 s of CPU for ``inspect`` of 16 MiB of certificates, and
+#: far less for anything else), and a bigger input is refused before it is read.
+MAX_INPUT_SIZE = 16 * 1024 * 1024
+
 #: (path, st_dev, st_ino, st_size, st_mtime_ns): enough to notice a file was replaced or rewritten.
 FileStamp = tuple[str, int, int, int, int]
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL
-)
+# A block is a BEGIN line, then everything up to the first END line after it.  The splitter finds
+# the two markers with separate searches that only ever move forward: one lazy regex spanning
+# BEGIN to END rescanned the rest of the input for every BEGIN line without an END, which made a
+# flood of BEGIN lines quadratic (8,000 of them took 7.5 s).
+_PEM_BEGIN_LINE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n")
+_PEM_END = re.compile(rb"-----END ([A-Z0-9 ]+)-----")
 _PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _KEY_LABELS = frozenset(
     {"PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY"}
@@ -90,6 +108,30 @@ def _describe(source: object, what: str) -> str:
     return f"the in-memory {what}"
 
 
+def _too_large(label: str, size: int | None, what: str) -> InputTooLargeError:
+    length = f"{size:,} bytes long, larger" if size is not None else "longer"
+    return InputTooLargeError(
+        f"{label} is {length} than the {MAX_INPUT_SIZE:,} bytes (16 MiB) that securelink reads"
+        f" from one input; it was given as the {what}.",
+        source=label,
+        size=size,
+        limit=MAX_INPUT_SIZE,
+        hint=f"Check that this is the {what} file you meant: real certificate bundles are far"
+        " smaller (every trusted root CA together is about 280 KiB). Split it if it truly holds"
+        " that much.",
+    )
+
+
+def check_size(data: bytes | bytearray, label: str, what: str) -> None:
+    """Refuse in-memory input larger than :data:`MAX_INPUT_SIZE`, before it is parsed.
+
+    Raises:
+        InputTooLargeError: it is larger.
+    """
+    if len(data) > MAX_INPUT_SIZE:
+        raise _too_large(label, len(data), what)
+
+
 def _read(source: str | os.PathLike[str], what: str, stamps: list[FileStamp]) -> bytes:
     path = os.fspath(source)
     try:
@@ -97,7 +139,13 @@ def _read(source: str | os.PathLike[str], what: str, stamps: list[FileStamp]) ->
             st = os.fstat(f.fileno())
             if stat.S_ISDIR(st.st_mode):  # pragma: no cover - open() already refuses on Linux
                 raise IsADirectoryError(path)
-            data = f.read()
+            # A regular file too large is refused from its size, without reading it; anything
+            # else (a pipe, a device) is read up to one byte past the limit, never further.
+            if stat.S_ISREG(st.st_mode) and st.st_size > MAX_INPUT_SIZE:
+                raise _too_large(path, st.st_size, what)
+            data = f.read(MAX_INPUT_SIZE + 1)
+            if len(data) > MAX_INPUT_SIZE:
+                raise _too_large(path, None, what)
     except FileNotFoundError as exc:
         parent = os.path.dirname(os.path.abspath(path))
         where = "" if os.path.isdir(parent) else f" (the directory {parent} does not exist either)"
@@ -155,30 +203,46 @@ class _Block:
 
 
 def _pem_blocks(data: bytes, label: str) -> list[_Block] | None:
-    """Split PEM data into blocks; ``None`` if it is not PEM at all."""
-    begins = _PEM_BEGIN.findall(data)
-    if not begins:
+    """Split PEM data into blocks; ``None`` if it is not PEM at all.
+
+    Linear in the size of *data*: every search starts where the previous one stopped.
+    """
+    begin = _PEM_BEGIN.search(data)
+    if begin is None:
         return None
     blocks = []
-    for match in _PEM_BLOCK.finditer(data):
-        begin, end = match.group(1).decode(), match.group(3).decode()
-        if begin != end:
+    pos = begin.start()
+    while True:
+        start = _PEM_BEGIN_LINE.search(data, pos)
+        if start is None:
+            break
+        end = _PEM_END.search(data, start.end())
+        if end is None:
+            # No END line after this BEGIN means none after any later BEGIN either: stop here
+            # rather than look for one again from each of them.
+            break
+        begin_label, end_label = start.group(1).decode(), end.group(1).decode()
+        if begin_label != end_label:
             raise MaterialError(
-                f"{label} is corrupt PEM: a '{begin}' block ends with an '{end}' line.",
+                f"{label} is corrupt PEM: a '{begin_label}' block ends with an '{end_label}' line.",
                 source=label,
-                found=begin,
+                found=begin_label,
                 hint="The file was damaged or two blocks were pasted together; copy it again.",
             )
-        blocks.append(_Block(begin, match.group(0)))
-    if len(blocks) < len(begins):
-        missing = begins[len(blocks)].decode()
-        raise MaterialError(
-            f"{label} is truncated PEM: a '-----BEGIN {missing}-----' line has no matching END"
-            " line.",
-            source=label,
-            found=missing,
-            hint="The file was cut short (an interrupted copy or paste?); copy it again in full.",
-        )
+        blocks.append(_Block(begin_label, data[start.start() : end.end()]))
+        pos = end.end()
+    # Every BEGIN line (with or without a line break after it) must have started a block.
+    for count, unmatched in enumerate(_PEM_BEGIN.finditer(data)):
+        if count == len(blocks):
+            missing = unmatched.group(1).decode()
+            raise MaterialError(
+                f"{label} is truncated PEM: a '-----BEGIN {missing}-----' line has no matching"
+                " END line.",
+                source=label,
+                found=missing,
+                hint="The file was cut short (an interrupted copy or paste?); copy it again in"
+                " full.",
+            )
     return blocks
 
 
@@ -193,7 +257,7 @@ def _sniff_der(data: bytes) -> str | None:
     try:
         x509.load_der_x509_certificate(data)
         return "CERTIFICATE"
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is not a ValueError
         pass
     try:
         serialization.load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
@@ -211,7 +275,7 @@ def _sniff_der(data: bytes) -> str | None:
         try:
             loader(data)
             return name
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             pass
     try:
         public = serialization.load_der_public_key(data)
@@ -291,7 +355,7 @@ def _load_pem_certs(blocks: list[_Block], label: str) -> list[x509.Certificate]:
             continue
         try:
             certs.append(x509.load_pem_x509_certificate(block.pem))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
             raise MaterialError(
                 f"{label} holds a corrupt {block.label} block: its contents do not decode as"
                 " an X.509 certificate.",
@@ -322,7 +386,12 @@ def load_certificates(
     from cryptography import x509
 
     if isinstance(source, x509.Certificate):
-        return [source], f"the x509.Certificate for {source.subject.rfc4514_string()!r}"
+        try:
+            label = f"the x509.Certificate for {_subject(source)!r}"
+        except Exception:  # an unreadable subject: check_readable names the field
+            label = "the in-memory x509.Certificate"
+        check_readable([source], label, role=what)
+        return [source], label
     if not isinstance(source, str | os.PathLike | bytes):
         raise MaterialError(
             f"the {what} was given as {type(source).__name__}, which securelink cannot read.",
@@ -330,18 +399,24 @@ def load_certificates(
             hint="Pass a path, PEM or DER bytes, or a cryptography x509.Certificate.",
         )
     label = _describe(source, what)
+    if isinstance(source, bytes):
+        check_size(source, label, what)
     data = source if isinstance(source, bytes) else _read(source, what, stamps)
     blocks = _pem_blocks(data, label)
     if blocks is not None:
         certs = _load_pem_certs(blocks, label)
         if certs:
+            check_readable(certs, label, role=what)
             return certs, label
         kinds = [b.label for b in blocks]
         raise _wrong_kind(label, kinds, "a certificate", _hint_for(kinds[0], what))
     try:
-        return [x509.load_der_x509_certificate(data)], label
-    except ValueError:
+        der_cert = x509.load_der_x509_certificate(data)
+    except (ValueError, x509.InvalidVersion):
         pass
+    else:
+        check_readable([der_cert], label, role=what)
+        return [der_cert], label
     found_der = _sniff_der(data)
     if found_der is None:
         raise _not_pem_nor_der(label, data, what)
@@ -468,6 +543,8 @@ def load_private_key(
             hint="Pass a path, PEM or DER bytes, or a cryptography private key object.",
         )
     label = _describe(source, "key")
+    if isinstance(source, bytes):
+        check_size(source, label, "private key")
     data = source if isinstance(source, bytes) else _read(source, "private key", stamps)
     key, label = _load_key_data(data, password, label)
     if not isinstance(source, bytes):
@@ -540,6 +617,8 @@ def _load_pkcs12(
     bundle: PKCS12, password: Password | None, stamps: list[FileStamp]
 ) -> tuple[list[x509.Certificate], PrivateKeyTypes, str]:
     label = _describe(bundle.source, "PKCS#12 bundle")
+    if isinstance(bundle.source, bytes | bytearray):
+        check_size(bundle.source, label, "PKCS#12 bundle")
     data = (
         bytes(bundle.source)
         if isinstance(bundle.source, bytes | bytearray)
@@ -566,6 +645,7 @@ def _load_pkcs12(
         )
     if not isinstance(bundle.source, bytes | bytearray):
         _warn_if_readable(os.fspath(bundle.source))
+    check_readable([cert, *extra], label, role="certificate")
     chain = _order_chain(cert, list(extra))
     return [cert, *chain], key, label
 
@@ -608,15 +688,18 @@ def _open_pkcs12(
 
 def _order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list[x509.Certificate]:
     # PKCS#12 bundles carry their CA certificates in no particular order: walk up from the leaf.
+    # Issuers are found by name through an index, so that the walk is linear in the number of
+    # certificates (a search of the whole list at each step made 6,922 of them take a minute).
+    by_subject: dict[x509.Name, list[x509.Certificate]] = {}
+    for cert in reversed(others):  # reversed: pop() then gives the first one given
+        by_subject.setdefault(cert.subject, []).append(cert)
     ordered: list[x509.Certificate] = []
     current = leaf
-    remaining = list(others)
-    while remaining:
-        parent = next((c for c in remaining if c.subject == current.issuer), None)
-        if parent is None or parent.subject == parent.issuer:
+    while candidates := by_subject.get(current.issuer):
+        parent = candidates.pop()  # each certificate is used once: the walk cannot loop
+        if parent.subject == parent.issuer:
             break  # roots are not sent: the peer must already trust them
         ordered.append(parent)
-        remaining.remove(parent)
         current = parent
     return ordered
 
@@ -672,6 +755,137 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 def _subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or "(empty subject)"
+
+
+# cryptography parses a certificate's fields only when they are first read, so a certificate that
+# loads can still raise on `.subject`, `.extensions` or `.public_key()`, with whatever exception
+# its parser uses (ValueError for ASN.1 and key errors, DuplicateExtension, UnsupportedAlgorithm,
+# TypeError...).  The loaders read every field once, here, and turn a failure into a
+# MaterialError; the parse is deterministic, so a certificate that passes can be read anywhere
+# afterwards.
+_WORDS = {
+    "subject": "subject",
+    "issuer": "issuer",
+    "validity": "validity dates",
+    "extensions": "extensions",
+    "public-key": "public key",
+    "signature-algorithm": "signature algorithm",
+    "signature": "signature",
+}
+
+
+def _readers(obj: ParsedObject, signature: bool) -> list[tuple[str, Callable[[], object]]]:
+    """The lazily parsed fields of a certificate, CSR or CRL, each with how to read it."""
+    from cryptography import x509
+
+    def extensions() -> object:
+        # A SubjectAltName's values become Python objects (IP addresses) only when used.
+        for ext in obj.extensions:
+            if isinstance(ext.value, x509.SubjectAlternativeName):
+                list(ext.value)
+        return None
+
+    if isinstance(obj, x509.CertificateRevocationList):
+        return [
+            ("issuer", lambda: obj.issuer),
+            ("validity", lambda: (obj.last_update_utc, obj.next_update_utc)),
+            ("extensions", extensions),
+            ("signature-algorithm", lambda: obj.signature_hash_algorithm),
+        ]
+    if isinstance(obj, x509.CertificateSigningRequest):
+        return [
+            ("subject", lambda: obj.subject),
+            ("extensions", extensions),
+            ("public-key", obj.public_key),
+            ("signature-algorithm", lambda: obj.signature_hash_algorithm),
+            ("signature", lambda: obj.is_signature_valid),
+        ]
+    cert = obj
+    # Reading a name parses it (rfc4514_string() only formats it, at several times the cost);
+    # the serial number is parsed at load (and warns on each read when it is negative).
+    readers: list[tuple[str, Callable[[], object]]] = [
+        ("subject", lambda: cert.subject),
+        ("issuer", lambda: cert.issuer),
+        ("validity", lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc)),
+        ("extensions", extensions),
+        ("public-key", cert.public_key),
+    ]
+    if signature:
+        readers.append(("signature-algorithm", lambda: cert.signature_hash_algorithm))
+    return readers
+
+
+def unreadable_fields(
+    obj: ParsedObject, *, signature: bool = False
+) -> list[tuple[str, str, Exception]]:
+    """Return the fields of *obj* that cannot be read: (key, words, the exception), in order.
+
+    Args:
+        obj: A loaded certificate, CSR or CRL.
+        signature: Also read a certificate's signature algorithm (which only one's own chain
+            needs: nothing checks a trust anchor's own signature).  CSRs' and CRLs' are always
+            read.
+    """
+    bad = []
+    for field, read in _readers(obj, signature):
+        try:
+            read()
+        except Warning:
+            raise  # a warning turned into an error (-W error) is not a field that cannot be read
+        except Exception as exc:  # any parser error: the types differ by field and version
+            bad.append((field, _WORDS[field], exc))
+    return bad
+
+
+def _reason(exc: Exception) -> str:
+    """Describe *exc* in cryptography's words, saying so when an algorithm is not supported."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    if isinstance(exc, UnsupportedAlgorithm):
+        return f"its algorithm is not supported ({text})"
+    if text == "Invalid key":  # OpenSSL's verdict on an EC point off its curve, among others
+        return "the key is invalid (for an EC key, its point is not on its curve)"
+    return text
+
+
+def check_readable(
+    certs: Sequence[x509.Certificate], label: str, *, role: str, signature: bool = False
+) -> None:
+    """Raise if a field of one of *certs* cannot be read (see :func:`unreadable_fields`).
+
+    Raises:
+        CertificateProblemError: ``problem == "unreadable-field"``, naming *label*, the
+            certificate's subject (when that can be read) and the field.
+    """
+    for position, cert in enumerate(certs):
+        bad = unreadable_fields(cert, signature=signature)
+        if not bad:
+            continue
+        field, words, exc = bad[0]
+        subject = "(unreadable subject)" if field == "subject" else _subject(cert)
+        which = f"#{position + 1} " if len(certs) > 1 else ""
+        noun = role if role.endswith("certificate") else f"{role} certificate"
+        if field == "public-key" and role.startswith(("CA", "client CA")):
+            message = (
+                f"the {noun} {which}{subject!r} from {label} has a public key"
+                f" securelink cannot use: {_reason(exc)}. Nothing it issued could be verified,"
+                " so it is refused rather than trusted."
+            )
+        else:
+            message = (
+                f"the {noun} {which}{subject!r} from {label} cannot be used: its"
+                f" {words} cannot be read: {_reason(exc)}."
+            )
+        raise CertificateProblemError(
+            message,
+            source=label,
+            problem="unreadable-field",
+            subject=subject,
+            hint="The certificate is malformed or uses an algorithm this cryptography library"
+            " does not support; `openssl x509 -noout -text -in FILE` shows what it holds. Get"
+            " a well-formed copy, or have it reissued.",
+        ) from exc
 
 
 subject_of = _subject
@@ -742,10 +956,12 @@ def check_identity(
     Raises:
         KeyMismatchError: the key does not belong to the leaf.
         CertificateProblemError: no SAN (server), expired, not yet valid, chain out of order, a CA
-            certificate as leaf, a weak key or signature.
+            certificate as leaf, a weak key or signature, a field that cannot be read.
     """
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+    # The loaders have read every other field; one's own chain also needs its signatures read.
+    check_readable(chain, cert_label, role=role, signature=True)
     leaf = chain[0]
     subject = _subject(leaf)
     if leaf.public_key() != key.public_key():
@@ -821,13 +1037,13 @@ def check_identity(
 
 
 def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
     try:
         child.verify_directly_issued_by(parent)
     except InvalidSignature:
         return False
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         # cryptography refuses to verify SHA-1 (and other legacy) signatures; check the
         # signature itself so that a legacy chain is still recognised as a chain.
         return child.issuer == parent.subject and _legacy_signature_ok(child, parent)
@@ -835,11 +1051,14 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
 
 
 def _legacy_signature_ok(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-    key = parent.public_key()
-    algorithm = child.signature_hash_algorithm
+    try:
+        key = parent.public_key()
+        algorithm = child.signature_hash_algorithm
+    except (UnsupportedAlgorithm, ValueError, TypeError):  # unreadable: it proves nothing
+        return False
     if algorithm is None:
         return False
     try:

@@ -572,7 +572,9 @@ class ClientOptions(Frozen):
         alpn: Application protocols to offer, most preferred first (Go: ``NextProtos``).
         keylog: Write TLS secrets to this file (NSS key log format, mode 0600) so Wireshark can
             decrypt the traffic.  Anyone with the file can read every session: for debugging only.
-            The ``SSLKEYLOGFILE`` environment variable is never read.
+            The ``SSLKEYLOGFILE`` environment variable is never read.  A link, or anything but
+            a regular file, is refused, and an existing file's mode is never changed (see
+            :doc:`/production`).
         verify_connection: Called with a :class:`~securelink.ConnectionInfo` after the server's
             chain has been verified (Go: ``VerifyConnection``).  Raise to reject the connection:
             it is closed and :class:`~securelink.ConnectionRejectedError` is raised, naming the
@@ -583,6 +585,11 @@ class ClientOptions(Frozen):
             SHA-256 digests (of the SubjectPublicKeyInfo; 64 hex digits or ``sha256/<base64>``),
             in addition to normal verification.  Keep a backup pin for the next key, or a
             renewal with a new key locks the client out.  Stored as lower-case hex.
+        diagnose: Allow a diagnostic handshake to explain an ambiguous failure (default
+            ``True``): one extra handshake to the server's address, remembered per server for
+            30 seconds and bounded by the caller's timeout (see :doc:`/explain`).  ``False``
+            opens no connection the application did not ask for; the explanation then says
+            what it could not tell.
     """
 
     __slots__ = (
@@ -591,6 +598,7 @@ class ClientOptions(Frozen):
         "alpn",
         "ca",
         "cert",
+        "diagnose",
         "key",
         "keylog",
         "max_version",
@@ -612,6 +620,7 @@ class ClientOptions(Frozen):
         "verify_connection",
         "trace",
         "pin_public_keys",
+        "diagnose",
     )
     _compare = (
         "_ca",
@@ -625,6 +634,7 @@ class ClientOptions(Frozen):
         "verify_connection",
         "trace",
         "pin_public_keys",
+        "diagnose",
     )
     _hidden = frozenset({"cert", "key", "password"})
 
@@ -639,6 +649,7 @@ class ClientOptions(Frozen):
     verify_connection: Callable[[ConnectionInfo], None] | None
     trace: Callable[[HandshakeMessage], None] | None
     pin_public_keys: tuple[str, ...]
+    diagnose: bool
     _ca: tuple[object, ...]
     _cert: tuple[object, ...]
 
@@ -656,7 +667,15 @@ class ClientOptions(Frozen):
         verify_connection: Callable[[ConnectionInfo], None] | None = None,
         trace: Callable[[HandshakeMessage], None] | None = None,
         pin_public_keys: Sequence[str] = (),
+        diagnose: bool = True,
     ) -> None:
+        if not isinstance(diagnose, bool):
+            raise ConfigurationError(
+                f"diagnose must be True or False, not {type(diagnose).__name__}.",
+                field="diagnose",
+                hint="Pass diagnose=False to turn diagnostic handshakes off, or leave it unset.",
+            )
+        self._set("diagnose", diagnose)
         _check_versions(min_version, max_version)
         self._set("min_version", min_version)
         self._set("max_version", max_version)
@@ -715,7 +734,8 @@ class ServerOptions(Frozen):
             highest the linked OpenSSL supports.
         alpn: Application protocols the server is willing to speak, most preferred first (Go:
             ``NextProtos``).
-        keylog: Write TLS secrets to this file (mode 0600), for debugging with Wireshark only.
+        keylog: Write TLS secrets to this file (mode 0600), for debugging with Wireshark only;
+            a link or anything but a regular file is refused, as for the client's.
         verify_connection: Called with a :class:`~securelink.ConnectionInfo` after the client's
             chain (if any) has been verified (Go: ``VerifyConnection``).  Raise to reject the
             client: the connection is closed, and the server side gets

@@ -36,8 +36,8 @@ import time
 import weakref
 from collections import OrderedDict
 
-from . import _hooks, _report, _translate
-from .errors import SecureLinkError
+from . import _hooks, _hostnames, _report, _translate
+from .errors import ConfigurationError, SecureLinkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ _AGAIN = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 # The stdlib's methods, bound once: calling them directly instead of through super() saves a few
 # hundred nanoseconds per call, which bulk transfers make thousands of times a second.
 _socket_do_handshake = ssl.SSLSocket.do_handshake
+#: The clock of the diagnosis deadlines (_translate's): bound here, not looked up in ``time``.
+_monotonic = time.monotonic
 _socket_read = ssl.SSLSocket.read
 _socket_send = ssl.SSLSocket.send
 _socket_write = ssl.SSLSocket.write
@@ -63,9 +65,21 @@ _socket_write = ssl.SSLSocket.write
 asyncio_peer: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
     "securelink_asyncio_peer", default=None
 )
+#: Set the same way by securelink.aio.open_connection: an empty list, which the client's
+#: SSLObject fills with the address its transport is connected to, at the start of the
+#: handshake, so that a diagnostic handshake goes to that exact address (not to the name
+#: resolved again).
+asyncio_address: contextvars.ContextVar[list[tuple[str, int]] | None] = contextvars.ContextVar(
+    "securelink_asyncio_address", default=None
+)
 #: The TLS session securelink.aio.open_connection offers to resume, set the same way.
 asyncio_session: contextvars.ContextVar[ssl.SSLSession | None] = contextvars.ContextVar(
     "securelink_asyncio_session", default=None
+)
+#: Set the same way by securelink.aio.open_connection: the SSLObjects created for it are added,
+#: so that after asyncio's handshake timeout it can tell whether the server had answered.
+asyncio_objects: contextvars.ContextVar[list[ssl.SSLObject] | None] = contextvars.ContextVar(
+    "securelink_asyncio_objects", default=None
 )
 #: Set the same way by securelink.aio's server and client: sends what OpenSSL has written for the
 #: peer (the alert that says why its handshake failed), which asyncio would otherwise drop when
@@ -116,9 +130,25 @@ def _drain(sock: socket.socket) -> None:
             sock.settimeout(timeout)
 
 
+def peer_started(obj: Any) -> bool | None:
+    """Whether the peer of a handshake that did not finish had started it (``None``: unknown).
+
+    A server has read the client's ClientHello once OpenSSL chose a cipher suite from it, and a
+    client has read the server's ServerHello once it knows the suite the server chose.
+    """
+    try:
+        return obj.cipher() is not None
+    except (ValueError, AttributeError, OSError):  # pragma: no cover - defensive
+        return None
+
+
 def _server_refused(obj: Any, error: BaseException, peer: tuple[str, int] | None) -> None:
     """Report a failed server-side handshake (the operator's half of the explanation)."""
     _report.report(error, peer, quiet=_report.said_nothing(error, obj))
+
+
+def _not(value: bool | None) -> bool | None:
+    return None if value is None else not value
 
 
 def _asyncio_protocol() -> Any:
@@ -208,7 +238,24 @@ def _failure(obj: Any, op: str, peer: tuple[str, int] | None) -> _translate.Fail
         # An SSLObject works inside an event loop, which a diagnostic handshake would block
         # (securelink.aio runs the diagnosis in a thread instead).
         diagnose=isinstance(obj, socket.socket),
+        deadline=_deadline(obj, op),
     )
+
+
+def _deadline(obj: Any, op: str) -> float | None:
+    """When the caller's time limit for this socket operation runs out (``time.monotonic()``).
+
+    The socket's timeout, counted from the start of the handshake (or, for a read or write,
+    from now): a diagnostic handshake must not make the caller wait longer than it chose to.
+    ``None`` when the socket has no timeout (the diagnosis keeps its own bound).
+    """
+    if not isinstance(obj, socket.socket):
+        return None
+    timeout = obj.gettimeout()
+    if not timeout:  # None (blocking) or 0.0 (non-blocking): no limit of the caller's
+        return None
+    started = getattr(obj, "_securelink_started", None) if op == "handshake" else None
+    return (started if started is not None else _monotonic()) + timeout
 
 
 def _explained(
@@ -250,6 +297,34 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
     _securelink_io_done = False
     _securelink_version: str | None = None
     _securelink_addr: tuple[str, int] | None = None
+    _securelink_started: float | None = None
+
+    @classmethod
+    def _create(
+        cls,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        context: ssl.SSLContext | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> Any:
+        # The name is checked (securelink._hostnames) before the stdlib's constructor runs: it
+        # detaches the socket before it encodes the name, so that a name it cannot encode
+        # would leave the caller with a closed socket and the descriptor in a half-built one.
+        if server_hostname is not None and not server_side:
+            server_hostname = _hostnames.checked(server_hostname)
+        create: Any = super()._create  # type: ignore[misc]  # a private stdlib constructor
+        return create(
+            sock=sock,
+            server_side=server_side,
+            do_handshake_on_connect=do_handshake_on_connect,
+            suppress_ragged_eofs=suppress_ragged_eofs,
+            server_hostname=server_hostname,
+            context=context,
+            session=session,
+        )
 
     def _securelink_peer(self) -> tuple[str, int] | None:
         # Remembered from before the failure: once the peer has reset the connection,
@@ -268,12 +343,25 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
     def do_handshake(self, block: bool = False) -> None:
         """Perform the TLS handshake, raising securelink errors that explain a failure."""
         peer = self._securelink_peer()
+        if self._securelink_started is None:  # the caller's timeout counts from here
+            self._securelink_started = _monotonic()
         try:
             _socket_do_handshake(self, block)
         except _AGAIN:
             raise
         except OSError as exc:
-            new = _explained(self, exc, "handshake", self._securelink_peer())
+            if self.server_side and isinstance(exc, TimeoutError):
+                # This server gave up (wrap_server's handshake_timeout, or the socket's own):
+                # say so, and whether the client had even started.
+                new: BaseException = _translate.timed_out(
+                    exc,
+                    _failure(self, "handshake", self._securelink_peer()),
+                    timeout=self.gettimeout(),
+                    silent=_not(peer_started(self)),
+                )
+                new.__cause__ = exc
+            else:
+                new = _explained(self, exc, "handshake", self._securelink_peer())
             if self.server_side:
                 # Whatever server runs this context (socketserver swallows the error), its
                 # operator hears why; then the client gets the alert instead of a reset.
@@ -416,13 +504,23 @@ class SecureLinkSSLObject(ssl.SSLObject):
         if session is None and not server_side:
             session = asyncio_session.get()
         create: Any = super()._create  # type: ignore[misc]  # a private stdlib constructor
-        return create(incoming, outgoing, server_side, server_hostname, session, context)
+        obj = create(incoming, outgoing, server_side, server_hostname, session, context)
+        created = asyncio_objects.get()
+        if created is not None:
+            created.append(obj)
+        return obj
 
     def do_handshake(self) -> None:
         """Perform the TLS handshake, raising securelink errors that explain a failure."""
         try:
             self._sslobj.do_handshake()  # the stdlib's body, without a second Python frame
         except _AGAIN:
+            cell = asyncio_address.get()
+            if cell is not None and not cell and not self.server_side:
+                # The first flight: the transport is up, and its address known (see above).
+                address = asyncio_peer_of_caller()
+                if address is not None:
+                    cell.append(address)
             raise
         except OSError as exc:
             # What securelink.aio set, or else asyncio's protocol found up the stack: plain
@@ -777,7 +875,8 @@ def connect(
         port: The TCP port.
         options_or_context: :class:`~securelink.ClientOptions`, or a client context.
         server_hostname: The name to verify the certificate against and send as SNI; defaults
-            to *host*.
+            to *host* (only when it is ``None``: an empty string is refused).  Both are checked
+            before any connection, as :doc:`/contexts` ("Host names") describes.
         timeout: A timeout in seconds for connecting, the handshake, and later reads and writes.
         resume: Offer a kept session and keep this connection's (default); ignored for contexts
             securelink did not build, which always make full handshakes.
@@ -786,6 +885,8 @@ def connect(
         A connected ``ssl.SSLSocket`` whose handshake is done.
 
     Raises:
+        ConfigurationError: *host* or *server_hostname* is malformed, or could be read two ways
+            (``0177.0.0.1``, ``straße.example``); ``field`` says which.  Nothing was connected.
         NothingListeningError: nothing accepted the TCP connection.
         HandshakeError: the TLS handshake failed (see the subclasses for the causes).
 
@@ -793,7 +894,11 @@ def connect(
        Sessions are resumed (the *resume* argument), and ``TCP_NODELAY`` is set.
     """
     ctx = _client_context(options_or_context)
-    name = server_hostname or host
+    # Before any connection: a host the resolver would read one way and the certificate check
+    # another (0177.0.0.1) is refused, and the name to verify is normalised (securelink._hostnames).
+    name = _hostnames.checked(host, "host")
+    if server_hostname is not None:
+        name = _hostnames.checked(server_hostname)
     key: _SessionKey | None = None
     settings: tuple[object, ...] = ()
     session = None
@@ -801,6 +906,7 @@ def connect(
         key = (id(ctx), host, port, name)
         settings = _session_settings(ctx)
         session = _take_session(ctx, key, settings)
+    started = _monotonic()
     try:
         raw = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError as exc:
@@ -815,6 +921,14 @@ def connect(
     # about 40 ms on Linux, twenty times the handshake.
     with contextlib.suppress(OSError):
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # A diagnostic handshake explaining a failure goes to the address connected to (never to
+    # *host* resolved again), and ends when this call's timeout, counted from its start, does.
+    address: tuple[str, int] | None = None
+    with contextlib.suppress(OSError, IndexError):
+        address = (str(raw.getpeername()[0]), int(raw.getpeername()[1]))
+    scope = _translate.diagnosis_scope.set(
+        (address, started + timeout if timeout is not None else None)
+    )
     try:
         sock = ctx.wrap_socket(raw, server_hostname=name, session=session)
     except BaseException as exc:
@@ -826,6 +940,8 @@ def connect(
         if new is exc:
             raise
         raise new from exc
+    finally:
+        _translate.diagnosis_scope.reset(scope)
     if key is not None:
         _remember(ctx, key, settings, sock)
     return sock
@@ -842,23 +958,36 @@ def wrap_client(
     Args:
         sock: A connected TCP socket; on failure it is closed.
         options_or_context: :class:`~securelink.ClientOptions`, or a client context.
-        server_hostname: The name to verify the server's certificate against (and send as SNI).
+        server_hostname: The name to verify the server's certificate against (and send as SNI),
+            checked as :doc:`/contexts` ("Host names") describes.
 
     Returns:
         The ``ssl.SSLSocket``, its handshake done.
 
     Raises:
+        ConfigurationError: *server_hostname* is malformed, or could be read two ways (the
+            socket is closed).
         HandshakeError: the TLS handshake failed (see the subclasses for the causes).
     """
-    return _wrap(sock, _client_context(options_or_context), server_hostname)
+    try:
+        name = _hostnames.checked(server_hostname)
+    except (ConfigurationError, TypeError):
+        sock.close()
+        raise
+    return _wrap(sock, _client_context(options_or_context), name)
 
 
-def _wrap(sock: socket.socket, ctx: ssl.SSLContext, server_hostname: str | None) -> ssl.SSLSocket:
+def _wrap(
+    sock: socket.socket,
+    ctx: ssl.SSLContext,
+    server_hostname: str | None,
+    handshake_timeout: float | None = None,
+) -> ssl.SSLSocket:
     # wrap_client (a server_hostname) and wrap_server (none): the handshake, then on failure the
     # socket closed and the error explained (contexts securelink built explain their own).
     try:
         peer: Any = sock.getpeername()
-    except OSError:
+    except OSError:  # the client reset the connection already: its address is gone with it
         peer = None
     if server_hostname is not None:
         try:
@@ -876,24 +1005,22 @@ def _wrap(sock: socket.socket, ctx: ssl.SSLContext, server_hostname: str | None)
         # Linux), and so does every handshake.
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    address = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+    # The socket's own timeout comes back after the handshake; during it, handshake_timeout
+    # bounds the whole handshake (CPython's do_handshake keeps one deadline across its reads).
+    original = sock.gettimeout()
     tls: ssl.SSLSocket | None = None
     try:
+        if handshake_timeout is not None:
+            sock.settimeout(handshake_timeout)
         # The handshake apart from the wrapping: after a failure, the socket is still open to
         # drain (the stdlib closes it inside wrap_socket).
         tls = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         tls.do_handshake()
+        tls.settimeout(original)
         return tls
     except BaseException as exc:
-        new = _explain_foreign(exc, ctx, None, peer)
-        if (
-            tls is not None
-            and not isinstance(tls, SecureLinkSSLSocket)  # which reported and drained already
-            and isinstance(exc, OSError)
-        ):
-            address = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
-            _server_refused(tls, new, address)
-            if not isinstance(exc, TimeoutError):
-                _drain(tls)
+        new = _server_failure(exc, ctx, tls, address, peer)
         if tls is not None:
             tls.close()
         sock.close()
@@ -902,8 +1029,70 @@ def _wrap(sock: socket.socket, ctx: ssl.SSLContext, server_hostname: str | None)
         raise new from exc
 
 
+def _close_orphan(exc: BaseException) -> None:
+    """Close the SSLSocket a failed ``wrap_socket`` made, which holds the descriptor.
+
+    ``SSLSocket._create`` moves the descriptor into the new object before it checks the
+    connection, and when that check raises (a reset: ``recv`` fails) it leaves the object
+    unclosed, out of reach but in the traceback: its descriptor would stay open until the
+    garbage collector finds it.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        orphan = frame.f_locals.get("self") if frame.f_code.co_name == "_create" else None
+        if isinstance(orphan, ssl.SSLSocket):
+            orphan.close()
+            return
+        tb = tb.tb_next
+
+
+def _server_failure(
+    exc: BaseException,
+    ctx: ssl.SSLContext,
+    tls: ssl.SSLSocket | None,
+    address: tuple[str, int] | None,
+    peer: Any,
+) -> BaseException:
+    """The explanation of a failed wrap_server() handshake, reported (and the client drained)."""
+    if isinstance(tls, SecureLinkSSLSocket) or not isinstance(exc, OSError):
+        return exc  # explained, reported and drained by the socket class; or not a failure
+    if tls is None:
+        # wrap_socket itself failed: the client reset the connection before the handshake
+        # began (the stdlib raises ConnectionResetError, or an SSLError when the ClientHello
+        # was left unread).  The client went away: a securelink error, as for any other.
+        new: BaseException = exc
+        if not isinstance(exc, SecureLinkError):
+            failure = _translate.Failure(role="server", peer=address, context=ctx, diagnose=False)
+            new = _translate.translate(exc, failure) or exc
+        # A reset before any byte is a port check (load balancers close so): DEBUG, as the
+        # socket class reports a client that closes before its ClientHello.
+        _report.report(new, address, quiet=isinstance(exc, ConnectionResetError))
+        _close_orphan(exc)
+        return new
+    if isinstance(exc, TimeoutError) and not isinstance(exc, SecureLinkError):
+        # A context securelink did not build: the same words as securelink's own socket class.
+        failure = _translate.Failure(role="server", peer=address, context=ctx, diagnose=False)
+        new = _translate.timed_out(
+            exc, failure, timeout=tls.gettimeout(), silent=_not(peer_started(tls))
+        )
+    else:
+        new = _explain_foreign(exc, ctx, None, peer)
+    _server_refused(tls, new, address)
+    if not isinstance(exc, TimeoutError):  # a silent client: nothing to wait for
+        _drain(tls)
+    return new
+
+
+#: wrap_server's and securelink.aio.start_server's default handshake_timeout, in seconds.
+HANDSHAKE_TIMEOUT = 10.0
+
+
 def wrap_server(
-    sock: socket.socket, options_or_context: ServerOptions | ssl.SSLContext
+    sock: socket.socket,
+    options_or_context: ServerOptions | ssl.SSLContext,
+    *,
+    handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
 ) -> ssl.SSLSocket:
     """Wrap an accepted socket as a TLS server and finish the handshake.
 
@@ -913,17 +1102,53 @@ def wrap_server(
     is closed only once the client has read the alert that says why (at most 0.25 s and 64 KiB
     of what the client sent are read first), so that it does not get a bare reset instead.
 
+    The whole handshake must finish within *handshake_timeout* seconds (10 by default), then
+    the socket's own timeout is restored.  Without a bound, one client that connects and sends
+    nothing would hold this call, and a single-threaded accept loop with it, forever.  10 s is
+    far above a real handshake (one or two round trips: under a second even over a satellite
+    link) yet frees an idle connection six times sooner than asyncio's and nginx's 60 s; Go
+    servers are usually given a few seconds (``ReadHeaderTimeout``).  A pending handshake
+    costs its file descriptor and, in a server with a thread per connection, about 66 KiB of
+    memory, mostly the thread's (measured figures: :doc:`/production`).
+
     Args:
         sock: A connected TCP socket (from ``accept()``); on failure it is closed.
         options_or_context: :class:`~securelink.ServerOptions`, or a server context.
+        handshake_timeout: Seconds the whole handshake may take; ``None`` leaves the socket's
+            own timeout in charge (no bound for a blocking socket).
 
     Returns:
-        The ``ssl.SSLSocket``, its handshake done.
+        The ``ssl.SSLSocket``, its handshake done, with the timeout *sock* had.
 
     Raises:
-        HandshakeError: the TLS handshake failed (see the subclasses for the causes).
+        HandshakeTimeoutError: the handshake did not finish within *handshake_timeout*.
+        HandshakeError: the TLS handshake failed (see the subclasses for the causes), or the
+            client reset the connection (:class:`~securelink.RemoteError`).
+        ConfigurationError: *handshake_timeout* is not a positive number of seconds.
 
     .. versionchanged:: 0.2.0
        ``TCP_NODELAY`` is set; failures are reported, and the alert is not lost to a reset.
+       The *handshake_timeout* (10 s by default); a client that resets the connection before
+       the handshake is a :class:`~securelink.RemoteError`, not a bare ``OSError``.
     """
-    return _wrap(sock, _server_context(options_or_context), None)
+    return _wrap(sock, _server_context(options_or_context), None, _check_timeout(handshake_timeout))
+
+
+def _check_timeout(value: float | None, *, optional: bool = True) -> float | None:
+    # A timeout of 0 would make the handshake non-blocking (it would fail at once), and a
+    # negative one is refused by the socket: both are mistakes, said before any connection.
+    if value is None and optional:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise ConfigurationError(
+            f"handshake_timeout must be a positive number of seconds, not {value!r}.",
+            field="handshake_timeout",
+            hint=f"Give a few seconds (the default is {HANDSHAKE_TIMEOUT:g})"
+            + (", or None for the socket's own timeout." if optional else "."),
+        )
+    return float(value)

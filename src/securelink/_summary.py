@@ -91,24 +91,41 @@ class CertificateSummary(Frozen):
 
     @classmethod
     def from_certificate(cls, cert: x509.Certificate) -> CertificateSummary:
-        """Summarise a ``cryptography`` certificate."""
+        """Summarise a ``cryptography`` certificate.
+
+        An extension that cannot be read (cryptography parses them on first access and refuses
+        some that OpenSSL reads, such as an empty SubjectAltName) leaves the summary without
+        names and with ``is_ca`` false: a peer's certificate can still be described.
+
+        Raises:
+            ValueError: its subject, issuer or validity dates cannot be read.
+        """
+        import contextlib
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes
         from cryptography.x509.oid import NameOID
 
-        try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            names = [*san.get_values_for_type(x509.DNSName)]
-            names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-            names += san.get_values_for_type(x509.UniformResourceIdentifier)
-        except (x509.ExtensionNotFound, ValueError):
-            # ValueError: cryptography parses extensions on first access and refuses some that
-            # OpenSSL reads (51 refuses an empty SubjectAltName); the summary then has no names.
-            names = []
-        try:
-            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        except (x509.ExtensionNotFound, ValueError):
-            is_ca = False
+        from ._material import unreadable_fields
+
+        bad = {field: (words, exc) for field, words, exc in unreadable_fields(cert)}
+        for field in ("subject", "issuer", "validity"):
+            if field in bad:
+                words, exc = bad[field]
+                raise ValueError(f"the certificate's {words} cannot be read: {exc}") from exc
+        names: list[str] = []
+        is_ca = False
+        if "extensions" not in bad:
+            try:
+                san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            except x509.ExtensionNotFound:
+                pass
+            else:
+                names = [*san.get_values_for_type(x509.DNSName)]
+                names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+                names += san.get_values_for_type(x509.UniformResourceIdentifier)
+            with contextlib.suppress(x509.ExtensionNotFound):
+                is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         common_name = str(cns[0].value) if cns else None
         return cls(
@@ -125,10 +142,19 @@ class CertificateSummary(Frozen):
 
     @classmethod
     def from_der(cls, der: bytes) -> CertificateSummary:
-        """Summarise a DER-encoded certificate."""
+        """Summarise a DER-encoded certificate.
+
+        Raises:
+            ValueError: *der* is not a certificate, or one whose subject, issuer or validity
+                dates cannot be read.
+        """
         from cryptography import x509
 
-        return cls.from_certificate(x509.load_der_x509_certificate(der))
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except x509.InvalidVersion as exc:  # not a ValueError
+            raise ValueError(f"not an X.509 certificate: {exc}") from exc
+        return cls.from_certificate(cert)
 
     def describe(self) -> str:
         """Return a short phrase naming the certificate: its SANs, else its subject."""

@@ -10,9 +10,12 @@ on.
 
 from __future__ import annotations
 
+import _thread
+import contextvars
 import socket
 import ssl
 import sys
+import time
 import weakref
 
 from . import errors as E
@@ -21,6 +24,7 @@ from ._compat import dsa_key_classes
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Callable
     from typing import Any
 
     from ._summary import CertificateSummary
@@ -31,7 +35,15 @@ __all__ = ["ContextFacts", "Failure", "explain", "register", "translate", "trans
 class ContextFacts:
     """What securelink knows about a context it built, for explanations."""
 
-    __slots__ = ("__weakref__", "has_identity", "identity", "role", "trusted", "versions")
+    __slots__ = (
+        "__weakref__",
+        "diagnose",
+        "has_identity",
+        "identity",
+        "role",
+        "trusted",
+        "versions",
+    )
 
     def __init__(
         self,
@@ -40,7 +52,9 @@ class ContextFacts:
         trusted: str,
         versions: tuple[str, ...],
         identity: CertificateSummary | None,
+        diagnose: bool = True,
     ) -> None:
+        self.diagnose = diagnose  # ClientOptions.diagnose: diagnostic handshakes allowed
         self.role = role
         self.trusted = trusted
         self.versions = versions
@@ -75,17 +89,23 @@ class Failure:
 
     ``diagnose`` allows a diagnostic handshake (a blocking network round trip) when the failure
     alone is ambiguous.  It is off where blocking is not allowed: inside an event loop.
+    ``deadline`` (``time.monotonic()``) is when the caller's time limit runs out (see
+    :data:`diagnosis_scope` for the exact address and deadline of paths that do not set it).
+    ``undiagnosed`` says why a diagnosis that was wanted was not made (``"off"``, ``"time"``,
+    ``"remembered time"``, ``"busy"``), for the explanation to say what it could not tell.
     """
 
     __slots__ = (
         "chain",
         "context",
+        "deadline",
         "diagnose",
         "first_io",
         "op",
         "peer",
         "role",
         "server_hostname",
+        "undiagnosed",
         "verified",
         "version",
     )
@@ -103,8 +123,11 @@ class Failure:
         version: str | None = None,
         first_io: bool = True,
         diagnose: bool = True,
+        deadline: float | None = None,
     ) -> None:
         self.diagnose = diagnose
+        self.deadline = deadline
+        self.undiagnosed: str | None = None
         self.role = role
         self.op = op
         self.first_io = first_io
@@ -218,7 +241,9 @@ def _summaries(ders: list[bytes]) -> tuple[CertificateSummary, ...]:
     for der in ders:
         try:
             out.append(CertificateSummary.from_der(der))
-        except ValueError:  # OpenSSL read it, but cryptography may refuse a field (an empty SAN)
+        except ValueError:
+            # OpenSSL read it, but cryptography refuses it or one of its names or dates (from_der
+            # turns every such parser error into ValueError): explain without it.
             continue
     return tuple(out)
 
@@ -998,8 +1023,18 @@ def translate(exc: BaseException, f: Failure) -> E.SecureLinkError | None:
     if isinstance(exc, ssl.SSLWantReadError | ssl.SSLWantWriteError | ssl.SSLZeroReturnError):
         return None
     result: E.SecureLinkError | None = None
+    waited = asyncio_timeout(exc)
     if isinstance(exc, ConnectionRefusedError) and f.op == "connect":
         result = _refused(f)
+    elif waited is not None or (
+        isinstance(exc, TimeoutError) and f.role == "server" and f.op == "handshake"
+    ):
+        # A client's own handshake timeout stays a TimeoutError: the caller chose it.
+        result = timed_out(exc, f, timeout=waited)
+    elif isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None) == _CLOSED_BEFORE:
+        # The peer reset the connection before the handshake began (its ClientHello unread):
+        # a reset like any other, not an OpenSSL reason.
+        result = _closed(ConnectionResetError(*exc.args), f)
     elif isinstance(exc, ssl.SSLCertVerificationError):
         result = _verification(exc, f)
     elif isinstance(exc, ssl.SSLError):
@@ -1143,6 +1178,21 @@ def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
             else "This server has no certificate loaded.",
             **_common(f, exc, "local"),
         )
+    if reason == "DH_KEY_TOO_SMALL" and f.role == "client":
+        # The server chose a DHE suite with a Diffie-Hellman group below this client's security
+        # level (under 2048 bits at OpenSSL's default level 2): this end refused it.
+        # securelink's own clients offer no DHE suites; clients on the stdlib's defaults do.
+        return E.ProtocolMismatchError(
+            f"{where} chose a finite-field Diffie-Hellman key exchange (a DHE cipher suite) with"
+            " a group too small for this client's security level (OpenSSL's default level"
+            " requires 2048 bits), and this client refused it.",
+            mismatch="key_exchange",
+            local_versions=_versions(f),
+            hint="The server must fix its key exchange: prefer ECDHE suites, or use a DH group of"
+            " at least 2048 bits (the RFC 7919 ffdhe2048 group or larger). Do not lower the"
+            " client's security level.",
+            **_common(f, exc, "local"),
+        )
     if reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
         return E.ClientCertificateRequiredError(
             f"{where} sent no certificate, and this server requires one (mutual TLS).",
@@ -1255,7 +1305,7 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
         return E.ProtocolMismatchError(
             f"{where} refused the handshake before sending its certificate ('handshake failure'"
             " alert): most often the two ends have no cipher suite or signature algorithm in"
-            " common.",
+            f" common.{_undiagnosed(f)}",
             mismatch="unknown",
             local_versions=_versions(f),
             hint="Compare the cipher suites both ends allow (`openssl s_client -connect HOST:PORT"
@@ -1358,6 +1408,83 @@ def _certificate_required(
     )
 
 
+#: The reason of the ssl.SSLError the stdlib raises when a socket it wraps was reset before the
+#: handshake with data unread (a client that sent its ClientHello, then reset): see ssl.py.
+_CLOSED_BEFORE = "Closed before TLS handshake with data in recv buffer."
+#: asyncio's handshake timeout is a ConnectionAbortedError with this message (sslproto.py), and
+#: nothing structured: the seconds are read back from it.  (asyncio's own text, not OpenSSL's.)
+_ASYNCIO_TIMEOUT = "SSL handshake is taking longer than "
+
+
+def asyncio_timeout(exc: BaseException) -> float | None:
+    """The seconds of asyncio's handshake timeout, if *exc* is that timeout."""
+    if not isinstance(exc, ConnectionAbortedError):
+        return None
+    text = str(exc)
+    if not text.startswith(_ASYNCIO_TIMEOUT):
+        return None
+    seconds = text[len(_ASYNCIO_TIMEOUT) :].partition(" ")[0]
+    try:
+        return float(seconds)
+    except ValueError:  # pragma: no cover - another Python's wording
+        return None
+
+
+def _seconds(timeout: float) -> str:
+    return f"{timeout:g} second{'' if timeout == 1 else 's'}"
+
+
+def timed_out(
+    exc: BaseException, f: Failure, *, timeout: float | None, silent: bool | None = None
+) -> E.HandshakeTimeoutError:
+    """This end gave up on a handshake after *timeout* seconds; *silent*: the peer never started.
+
+    Whether the peer started is known from the connection (see _sockets.peer_started): a server
+    has read a ClientHello once it chose a cipher suite, a client has read a ServerHello.
+    """
+    where = _where(f)
+    me = "this server" if f.role == "server" else "this client"
+    after = f" after {_seconds(timeout)}" if timeout is not None else ""
+    if f.role == "server":
+        if silent:
+            what = "the client connected but sent no ClientHello (it never started the handshake)"
+            hint = (
+                "A client that connects and says nothing is a port check, a stalled client, or a"
+                " slow-connection attack; the timeout frees its connection. Raise"
+                " handshake_timeout only if real clients are this slow (a very slow network)."
+            )
+        else:
+            what = (
+                "the client started the handshake but did not finish it"
+                if silent is False
+                else "the handshake did not finish"
+            )
+            hint = (
+                "The client may be stalled, on a very slow network, or waiting for something"
+                " (a smart card, a user); its logs say which. Raise handshake_timeout only if"
+                " real clients are this slow."
+            )
+    else:
+        if silent:
+            what = "the server did not answer this client's ClientHello"
+        elif silent is False:
+            what = "the server answered but did not finish the handshake"
+        else:
+            what = "the handshake did not finish"
+        hint = (
+            "The server may be overloaded, or the port may belong to a service that does not"
+            " speak TLS and waits for its client to speak first; `openssl s_client -connect"
+            " HOST:PORT` shows what it does."
+        )
+    return E.HandshakeTimeoutError(
+        f"{me} gave up on the TLS handshake with {where}{after}: {what}.",
+        timeout=timeout,
+        silent=silent,
+        hint=hint,
+        **_common(f, exc, "local"),
+    )
+
+
 def _closed(exc: BaseException, f: Failure) -> E.HandshakeError | None:
     """The peer closed or reset the connection, with no alert we could read."""
     where = _where(f)
@@ -1393,6 +1520,7 @@ def _closed(exc: BaseException, f: Failure) -> E.HandshakeError | None:
             mismatch = _mismatch_found(exc, f, diagnosis, "(without an alert)")
             if mismatch is not None:
                 return mismatch
+            text += _undiagnosed(f)
         return E.RemoteError(text, alert=None, hint=hint, **common)
     # After a TLS 1.3 handshake the server's verdict on our certificate (or its absence) comes
     # later, and a server that closes at once often resets the connection before its alert can
@@ -1433,7 +1561,7 @@ def _closed(exc: BaseException, f: Failure) -> E.HandshakeError | None:
 
 
 class _Diagnosis:
-    """What one diagnostic handshake found out about the peer."""
+    """What one diagnostic handshake found out about the peer (shared: never changed once made)."""
 
     __slots__ = (
         "answered",
@@ -1457,16 +1585,166 @@ class _Diagnosis:
 
 _VERSION_WORDS = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "SSLv3": "SSL 3.0"}
 
+# --- diagnostic handshakes: where, how long, how often ----------------------------------------
+#
+# A diagnostic handshake goes to the exact address the failed connection was connected to (a
+# name is never resolved again: it could lead elsewhere), ends by the caller's deadline, and is
+# made at most once per server, server name and kind of diagnosis every DIAGNOSIS_TTL seconds,
+# one at a time per server: an explanation must not add load to a server that is failing, nor
+# connections a monitored server's owner never asked for.  See docs/explain.md.
+
+#: How long (seconds) a diagnosis is remembered and reused instead of probing again, per server
+#: address, port, server name and kind of diagnosis.
+DIAGNOSIS_TTL = 30.0
+#: The most time (seconds) the diagnosis of one failure may take; less when the caller's own
+#: time limit (a socket's timeout, ``connect(timeout=...)``) runs out sooner.
+DIAGNOSIS_SECONDS = 2.0
+#: With less time than this left (seconds), no diagnostic connection is started.
+_DIAGNOSIS_MIN = 0.02
+#: At most this many diagnoses are remembered (the oldest go first).
+_DIAGNOSES_KEPT = 256
+
+#: The exact address and the deadline (``time.monotonic()``) of the call being explained, for
+#: the paths whose failure does not carry them: ``connect()`` with a context securelink did not
+#: build, and securelink.aio, whose explanation runs in a thread.
+diagnosis_scope: contextvars.ContextVar[tuple[tuple[str, int] | None, float | None] | None] = (
+    contextvars.ContextVar("securelink_diagnosis_scope", default=None)
+)
+
+_Found = _Diagnosis | str | None
+# key -> (when it was made, what it found, why it found nothing)
+_diagnoses: dict[tuple[object, ...], tuple[float, _Found, str | None]] = {}
+# server -> a lock held while a diagnostic handshake to it is under way
+_in_flight: dict[tuple[str, int], Any] = {}
+_diagnoses_lock = _thread.allocate_lock()
+#: Diagnostic connections opened since the module was loaded (the tests' and bench's count).
+diagnostic_connections = 0
+
+
+def _forget_diagnoses() -> None:
+    """Forget every remembered diagnosis (the next failure probes afresh)."""
+    with _diagnoses_lock:
+        _diagnoses.clear()
+
+
+def _diagnosis_plan(f: Failure) -> tuple[tuple[str, int], float] | None:
+    """Where a diagnostic handshake for *f* goes, and by when it must be over; ``None``: none.
+
+    Sets ``f.undiagnosed`` when a diagnosis is not allowed or there is no time left for one.
+    """
+    if f.role != "client" or not f.diagnose:
+        return None
+    facts = _facts_of(f)
+    if facts is not None and not facts.diagnose:
+        f.undiagnosed = "off"
+        return None
+    scope = diagnosis_scope.get()
+    target = scope[0] if scope is not None else None
+    if target is None and f.peer is not None:
+        # Only explain(peer=(name, port)) gets here with a name: resolving it is the caller's
+        # request (and an asyncio loop whose transport securelink cannot see, such as uvloop).
+        target = (f.peer[0], f.peer[1])
+    if target is None:
+        return None
+    now = time.monotonic()
+    limits = [now + DIAGNOSIS_SECONDS]
+    if f.deadline is not None:
+        limits.append(f.deadline)
+    if scope is not None and scope[1] is not None:
+        limits.append(scope[1])
+    # Kept on the failure, so that every diagnostic handshake of one explanation shares it.
+    f.deadline = min(limits)
+    if f.deadline - now < _DIAGNOSIS_MIN:
+        f.undiagnosed = "time"
+        return None
+    return target, f.deadline
+
+
+def _remembered(
+    f: Failure,
+    key: tuple[object, ...],
+    server: tuple[str, int],
+    deadline: float,
+    probe: Callable[[], tuple[_Found, str | None]],
+) -> _Found:
+    """What *probe* finds, remembered under *key*, one probe at a time per *server*."""
+    global diagnostic_connections
+    while True:
+        with _diagnoses_lock:
+            hit = _diagnoses.get(key)
+            if hit is not None and time.monotonic() - hit[0] < DIAGNOSIS_TTL:
+                if hit[1] is None and hit[2] is not None:
+                    # A stalled server is not probed again: say it is the remembered answer.
+                    f.undiagnosed = "remembered " + hit[2]
+                return hit[1]
+            stalled = _diagnoses.get(("stalled", server))
+            if stalled is not None and time.monotonic() - stalled[0] < DIAGNOSIS_TTL:
+                # It did not answer a diagnostic handshake of another kind in time: no other
+                # kind is tried on it either, for as long.
+                f.undiagnosed = "remembered time"
+                return None
+            busy = _in_flight.get(server)
+            if busy is None:
+                mine = _thread.allocate_lock()
+                mine.acquire()
+                _in_flight[server] = mine
+                diagnostic_connections += 1
+                break
+        # Another failure is diagnosing this server: wait for it (within this caller's time),
+        # then look again; its finding may be the one wanted.
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not busy.acquire(timeout=remaining):
+            f.undiagnosed = "busy"
+            return None
+        busy.release()
+    found: _Found = None
+    why: str | None = None
+    try:
+        found, why = probe()
+    finally:
+        with _diagnoses_lock:
+            _diagnoses.pop(key, None)
+            _diagnoses[key] = (time.monotonic(), found, why)
+            if why == "time":
+                _diagnoses.pop(("stalled", server), None)
+                _diagnoses[("stalled", server)] = (time.monotonic(), None, why)
+            while len(_diagnoses) > _DIAGNOSES_KEPT:
+                del _diagnoses[next(iter(_diagnoses))]
+            del _in_flight[server]
+        mine.release()
+    if found is None and why is not None:
+        f.undiagnosed = why
+    return found
+
+
+def _open(target: tuple[str, int], deadline: float) -> socket.socket | None:
+    """A TCP connection to *target* whose operations all end by *deadline*; ``None``: none."""
+    try:
+        raw = socket.create_connection(target, timeout=max(deadline - time.monotonic(), 0.001))
+    except OSError:
+        return None  # nobody answers any more, or not in time: no evidence either way
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raw.close()
+        return None
+    # CPython's handshake counts the socket's timeout once, for the whole handshake.
+    raw.settimeout(left)
+    return raw
+
 
 def _deprecated_version(f: Failure) -> str | None:
     """The deprecated version (``"TLSv1.1"``, ``"TLSv1"``) the server takes, if any.
 
     One diagnostic handshake offering only TLS 1.0 and 1.1, made only after a handshake offering
     TLS 1.2 and 1.3 failed for no reason that can be read: it verifies nothing, sends no data,
-    and is closed at once.  Its only use is to say "the server speaks only TLS 1.1".
+    and is closed at once.  Its only use is to say "the server speaks only TLS 1.1".  Like
+    :func:`_diagnose`, it goes to the failed connection's address, within the caller's time,
+    and is remembered.
     """
-    if f.peer is None or f.role != "client" or not f.diagnose:
+    plan = _diagnosis_plan(f)
+    if plan is None:
         return None
+    target, deadline = plan
     import warnings
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -1482,17 +1760,24 @@ def _deprecated_version(f: Failure) -> str | None:
             ctx.set_ciphers("ALL:@SECLEVEL=0")
         except (ValueError, ssl.SSLError):  # pragma: no cover - an OpenSSL built without them
             return None
-    try:
-        raw = socket.create_connection(f.peer[:2], timeout=2.0)
-    except OSError:
-        return None
-    with raw:
-        try:
-            with ctx.wrap_socket(raw, server_hostname=f.server_hostname) as tls:
-                version = tls.version()
-        except (OSError, ValueError):
-            return None  # it does not speak them either: no evidence
-    return version if version in _VERSION_WORDS else None
+
+    def probe() -> tuple[_Found, str | None]:
+        raw = _open(target, deadline)
+        if raw is None:
+            return None, None
+        with raw:
+            try:
+                with ctx.wrap_socket(raw, server_hostname=f.server_hostname) as tls:
+                    version = tls.version()
+            except TimeoutError:
+                return None, "time"
+            except (OSError, ValueError):
+                return None, None  # it does not speak them either: no evidence
+        return (version if version in _VERSION_WORDS else None), None
+
+    key = (target, f.server_hostname, "deprecated")
+    found = _remembered(f, key, target, deadline, probe)
+    return found if isinstance(found, str) else None
 
 
 def _diagnose(f: Failure, *, tls13: bool = False, any_cipher: bool = False) -> _Diagnosis | None:
@@ -1504,17 +1789,25 @@ def _diagnose(f: Failure, *, tls13: bool = False, any_cipher: bool = False) -> _
     ``CertificateRequest`` is seen through the context's (private, 3.10+) message callback, the
     only place the stdlib shows it.
 
+    It goes to the exact address the failed connection had (:data:`diagnosis_scope`'s, or else
+    ``f.peer``: a socket's peer address), sends ``f.server_hostname`` as SNI, ends by the
+    caller's deadline, and its finding is remembered for :data:`DIAGNOSIS_TTL` seconds (see
+    :func:`_remembered`).
+
     Args:
-        f: The failure; its ``peer`` is connected to, its ``server_hostname`` sent as SNI.
+        f: The failure; its address is connected to, its ``server_hostname`` sent as SNI.
         tls13: Offer TLS 1.3 only (the failure happened after a TLS 1.3 handshake).
-        any_cipher: Offer every cipher suite OpenSSL has and TLS 1.2 and 1.3, to learn which
-            version and suite the server takes.
+        any_cipher: Offer every cipher suite OpenSSL has (the NULL ones too: nothing is sent
+            over it) and TLS 1.2 and 1.3, to learn which version and suite the server takes.
 
     Returns:
-        The findings, or ``None`` when no diagnostic connection could be made.
+        The findings, or ``None`` when no diagnostic connection could be made (``f.undiagnosed``
+        says why, when the reason is not the server's).
     """
-    if f.peer is None or f.role != "client" or not f.diagnose:
+    plan = _diagnosis_plan(f)
+    if plan is None:
         return None
+    target, deadline = plan
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # diagnosis only: nothing is trusted or sent over it
@@ -1530,56 +1823,95 @@ def _diagnose(f: Failure, *, tls13: bool = False, any_cipher: bool = False) -> _
         if f.context.maximum_version in modern:
             ctx.maximum_version = f.context.maximum_version
     if any_cipher:
-        ctx.set_ciphers("ALL:@SECLEVEL=0")
-    found = _Diagnosis()
+        # "ALL" leaves out the NULL suites (no encryption), which a misconfigured server may be
+        # the only one to take; this handshake carries no data, so offering them is harmless.
+        ctx.set_ciphers("ALL:eNULL:@SECLEVEL=0")
 
-    def observe(
-        conn: object,
-        direction: str,
-        version: object,
-        content_type: object,
-        msg_type: object,
-        data: bytes,
-    ) -> None:
-        if direction != "read" or content_type != 22:  # 22: handshake messages
-            return
-        if msg_type == 2:  # ServerHello
-            found.answered = True
-        elif msg_type == 13:  # CertificateRequest
-            found.certificate_requested = True
+    def probe() -> tuple[_Found, str | None]:
+        found = _Diagnosis()
 
-    ctx._msg_callback = observe  # type: ignore[attr-defined]
-    try:
-        raw = socket.create_connection(f.peer[:2], timeout=2.0)
-    except OSError:
-        return None  # nobody answers any more: no evidence either way
-    with raw:
-        try:
-            tls = ctx.wrap_socket(raw, server_hostname=f.server_hostname)
-        except TimeoutError:
-            return None  # a slow server is no evidence
-        except (OSError, ValueError):
-            # Refused before it even answered (a server that has gone, or one that serves one
-            # connection at a time) says nothing about what it asks of clients.
-            found.refused = True
-            return found if found.answered else None
-        with tls:
-            found.completed = True
-            found.version = tls.version()
-            cipher = tls.cipher()
-            found.cipher = cipher[0] if cipher else None
-            found.leaf = tls.getpeercert(binary_form=True)
-            if not found.certificate_requested:
-                return found  # nothing to wait for: no verdict on a client certificate comes
-            tls.settimeout(0.5)
+        def observe(
+            conn: object,
+            direction: str,
+            version: object,
+            content_type: object,
+            msg_type: object,
+            data: bytes,
+        ) -> None:
+            if direction != "read" or content_type != 22:  # 22: handshake messages
+                return
+            if msg_type == 2:  # ServerHello
+                found.answered = True
+            elif msg_type == 13:  # CertificateRequest
+                found.certificate_requested = True
+
+        ctx._msg_callback = observe  # type: ignore[attr-defined]
+        raw = _open(target, deadline)
+        if raw is None:
+            return None, None
+        with raw:
             try:
-                # A TLS 1.3 server's verdict on the client arrives after the handshake.
-                found.refused = not tls.recv(1)
+                tls = ctx.wrap_socket(raw, server_hostname=f.server_hostname)
             except TimeoutError:
-                found.refused = False  # it waits for a request: it accepted this client
-            except OSError:
-                found.refused = True  # an alert, or a reset
-    return found
+                return None, "time"  # a slow server is no evidence
+            except (OSError, ValueError):
+                # Refused before it even answered (a server that has gone, or one that serves
+                # one connection at a time) says nothing about what it asks of clients.
+                found.refused = True
+                return (found if found.answered else None), None
+            with tls:
+                found.completed = True
+                found.version = tls.version()
+                cipher = tls.cipher()
+                found.cipher = cipher[0] if cipher else None
+                found.leaf = tls.getpeercert(binary_form=True)
+                if not found.certificate_requested:
+                    return found, None  # no verdict on a client certificate to wait for
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return found, None  # no time to wait for the verdict: not refused, then
+                tls.settimeout(min(0.5, left))
+                try:
+                    # A TLS 1.3 server's verdict on the client arrives after the handshake.
+                    found.refused = not tls.recv(1)
+                except TimeoutError:
+                    found.refused = False  # it waits for a request: it accepted this client
+                except OSError:
+                    found.refused = True  # an alert, or a reset
+        return found, None
+
+    key = (
+        target,
+        f.server_hostname,
+        "handshake",
+        tls13,
+        any_cipher,
+        ctx.minimum_version,
+        ctx.maximum_version,
+    )
+    found = _remembered(f, key, target, deadline, probe)
+    return found if isinstance(found, _Diagnosis) else None
+
+
+_UNDIAGNOSED = {
+    "off": "Diagnostic handshakes are off (ClientOptions(diagnose=False))",
+    "time": "The diagnostic handshake did not finish within this call's time limit",
+    "remembered time": "A diagnostic handshake to this server in the last 30 seconds got no"
+    " answer in time, and it is not probed again so soon",
+    "busy": "Another diagnosis of this server was still under way",
+}
+
+
+def _undiagnosed(f: Failure) -> str:
+    """What the explanation could not tell, and why: a sentence, or ``""``."""
+    why = _UNDIAGNOSED.get(f.undiagnosed or "")
+    if why is None:
+        return ""
+    return (
+        f" ({why}, so securelink cannot tell whether the server requires a client certificate,"
+        " speaks only a deprecated TLS version, or has no cipher suite in common with this"
+        " client.)"
+    )
 
 
 # --- public entry points ---------------------------------------------------------------------

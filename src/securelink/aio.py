@@ -19,7 +19,7 @@ import asyncio
 import functools
 import ssl
 
-from . import _report, _sockets, _translate
+from . import _hostnames, _report, _sockets, _translate
 from ._sockets import _client_context, _server_context
 from .errors import HandshakeError, ProtocolMismatchError, RemoteError, SecureLinkError
 
@@ -108,16 +108,45 @@ def _ambiguous(exc: HandshakeError) -> bool:
     return type(exc) is RemoteError
 
 
-async def _explain_in_thread(
-    exc: BaseException, ctx: ssl.SSLContext, name: str, host: str, port: int
+def _explain_at(
+    exc: BaseException,
+    ctx: ssl.SSLContext,
+    name: str,
+    peer: tuple[str, int],
+    scope: tuple[tuple[str, int] | None, float | None],
 ) -> SecureLinkError:
-    """Explain a client's handshake failure, diagnosing it in a thread (it may block)."""
+    # In the executor's thread: the diagnosis goes to *scope*'s address, by its deadline.
+    token = _translate.diagnosis_scope.set(scope)
+    try:
+        return _translate.explain(exc, server_hostname=name, context=ctx, peer=peer)
+    finally:
+        _translate.diagnosis_scope.reset(token)
+
+
+async def _explain_in_thread(
+    exc: BaseException,
+    ctx: ssl.SSLContext,
+    name: str,
+    host: str,
+    port: int,
+    scope: tuple[tuple[str, int] | None, float | None] = (None, None),
+) -> SecureLinkError:
+    """Explain a client's handshake failure, diagnosing it in a thread (it may block).
+
+    *scope* is the address the connection had (the diagnosis goes there, not to *host* resolved
+    again) and the deadline of the caller's ``ssl_handshake_timeout``.
+    """
     return await asyncio.get_running_loop().run_in_executor(
-        None,
-        functools.partial(
-            _translate.explain, exc, server_hostname=name, context=ctx, peer=(host, port)
-        ),
+        None, functools.partial(_explain_at, exc, ctx, name, (host, port), scope)
     )
+
+
+def _scope(
+    address: list[tuple[str, int]], started: float, timeout: float | None
+) -> tuple[tuple[str, int] | None, float | None]:
+    # The loop's clock is time.monotonic() (asyncio's default): the deadline is in its terms.
+    deadline = started + timeout if timeout is not None else None
+    return (address[0] if address else None, deadline)
 
 
 async def open_connection(
@@ -145,8 +174,11 @@ async def open_connection(
         host: The host to connect to.
         port: The TCP port.
         options_or_context: :class:`~securelink.ClientOptions`, or a client context.
-        server_hostname: The name to verify and send as SNI; defaults to *host*.
-        ssl_handshake_timeout: Seconds to wait for the handshake (asyncio's default: 60).
+        server_hostname: The name to verify and send as SNI; defaults to *host* (only when it
+            is ``None``: an empty string is refused).  Both are checked before any connection,
+            as :doc:`/contexts` ("Host names") describes.
+        ssl_handshake_timeout: Seconds to wait for the handshake (asyncio's default: 60); a
+            handshake that takes longer is a :class:`~securelink.HandshakeTimeoutError`.
         limit: The reader's buffer limit, as for :func:`asyncio.open_connection`.
         resume: Offer a kept session and keep this connection's (default).
         **kwargs: Passed on to :meth:`asyncio.loop.create_connection` (``local_addr``...).
@@ -155,11 +187,20 @@ async def open_connection(
         The ``(reader, writer)`` pair, the handshake done.
 
     Raises:
+        ConfigurationError: *host* or *server_hostname* is malformed, or could be read two ways
+            (``0177.0.0.1``, ``straße.example``); ``field`` says which.  Nothing was connected.
         NothingListeningError: nothing accepted the TCP connection.
+        HandshakeTimeoutError: the handshake did not finish within *ssl_handshake_timeout*.
         HandshakeError: the TLS handshake failed (see the subclasses for the causes).
     """
     ctx = _client_context(options_or_context)
-    name = server_hostname or host
+    # Checked before any connection, as securelink.connect does (securelink._hostnames).
+    if server_hostname is None:
+        name = _hostnames.checked(host, "host")
+    else:
+        name = _hostnames.checked(server_hostname)
+        if host is not None:  # None when a connected socket is passed as sock=
+            _hostnames.checked(host, "host")
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limit, loop=loop)
     protocol = _ExplainingStreamProtocol(reader, loop)
@@ -179,6 +220,12 @@ async def open_connection(
         settings = _sockets._session_settings(ctx)
         session = _sockets._take_session(ctx, key, settings)
     session_token = _sockets.asyncio_session.set(session)
+    created: list[ssl.SSLObject] = []
+    objects_token = _sockets.asyncio_objects.set(created)
+    # Filled by the SSLObject with the address connected to: a diagnosis goes there.
+    address: list[tuple[str, int]] = []
+    address_token = _sockets.asyncio_address.set(address)
+    started = loop.time()
     connected = False
     try:
         transport, _ = await loop.create_connection(
@@ -196,13 +243,27 @@ async def open_connection(
             exc.peer = (host, port)
         if _ambiguous(exc) and exc.__cause__ is not None:
             # Inside the event loop the SSLObject could not make its diagnostic handshake.
-            better = await _explain_in_thread(exc.__cause__, ctx, name, host, port)
+            scope = _scope(address, started, ssl_handshake_timeout)
+            better = await _explain_in_thread(exc.__cause__, ctx, name, host, port, scope)
             if not (isinstance(better, HandshakeError) and _ambiguous(better)):
                 raise better from exc.__cause__
         raise
     except SecureLinkError:
         raise
     except OSError as exc:
+        waited = _translate.asyncio_timeout(exc)
+        if waited is not None:
+            # This client gave up (asyncio's ConnectionAbortedError would read as a reset).
+            failure = _translate.Failure(
+                role="client", server_hostname=name, peer=(host, port), context=ctx
+            )
+            silent = _sockets.peer_started(created[-1]) if created else None
+            raise _translate.timed_out(
+                exc,
+                failure,
+                timeout=ssl_handshake_timeout or waited,
+                silent=None if silent is None else not silent,
+            ) from exc
         if _refused(exc):
             new = _translate.translate(
                 ConnectionRefusedError(111, str(exc)),
@@ -213,7 +274,8 @@ async def open_connection(
         if isinstance(exc, ssl.SSLError | ConnectionResetError):
             # asyncio reports a server that closes during the handshake as a bare
             # ConnectionResetError, which never passes through the SSLObject.
-            raise await _explain_in_thread(exc, ctx, name, host, port) from exc
+            scope = _scope(address, started, ssl_handshake_timeout)
+            raise await _explain_in_thread(exc, ctx, name, host, port, scope) from exc
         raise
     finally:
         if key is not None and not connected:
@@ -222,6 +284,11 @@ async def open_connection(
         _sockets.asyncio_peer.reset(token)
         _sockets.asyncio_flush.reset(flush_token)
         _sockets.asyncio_session.reset(session_token)
+        _sockets.asyncio_objects.reset(objects_token)
+        # The transport's callbacks keep copies of this context, and so the list: it must not
+        # keep the SSLObject alive (the session cache takes a TLS 1.3 ticket once it is gone).
+        del created[:]
+        _sockets.asyncio_address.reset(address_token)
     ssl_object = transport.get_extra_info("ssl_object")
     if key is not None and ssl_object is not None:
         _sockets._remember(ctx, key, settings, ssl_object)
@@ -237,6 +304,7 @@ async def start_server(
     options_or_context: ServerOptions | ssl.SSLContext,
     *,
     on_handshake_error: Callable[[SecureLinkError], None] | None = None,
+    handshake_timeout: float = _sockets.HANDSHAKE_TIMEOUT,
     ssl_handshake_timeout: float | None = None,
     **kwargs: Any,
 ) -> asyncio.Server:
@@ -255,13 +323,34 @@ async def start_server(
         port: The port (0 picks a free one).
         options_or_context: :class:`~securelink.ServerOptions`, or a server context.
         on_handshake_error: Called with the explanation of each failed client handshake.
-        ssl_handshake_timeout: Seconds to wait for each handshake (asyncio's default: 60).
+        handshake_timeout: Seconds each client's whole handshake may take (default 10, see
+            below); a handshake that takes longer is a
+            :class:`~securelink.HandshakeTimeoutError`.
+        ssl_handshake_timeout: asyncio's name for *handshake_timeout*; when given, it is used
+            instead.
         **kwargs: Passed on to :func:`asyncio.start_server`.
 
     Returns:
         The :class:`asyncio.Server`.
+
+    Raises:
+        ConfigurationError: the timeout is not a positive number of seconds.
+
+    asyncio's own default is 60 s, and asyncio holds about 310 KiB for each TLS connection from
+    its first byte (its 256 KiB read buffer, and OpenSSL's state): 500 clients that connect and
+    send nothing would hold about 150 MB for a minute.  10 s is far above a real handshake (one
+    or two round trips) and frees such a connection six times sooner; Go servers are usually
+    given a few seconds, nginx waits 60 s.  Measured figures: :doc:`/production`.
+
+    .. versionchanged:: 0.2.0
+       *handshake_timeout*, 10 s by default instead of asyncio's 60 s; a handshake timeout is a
+       :class:`~securelink.HandshakeTimeoutError` instead of a ``RemoteError`` blaming the client.
     """
     ctx = _server_context(options_or_context)
+    timeout = _sockets._check_timeout(
+        handshake_timeout if ssl_handshake_timeout is None else ssl_handshake_timeout,
+        optional=False,
+    )
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
@@ -278,20 +367,36 @@ async def start_server(
 
         peer_token = _sockets.asyncio_peer.set(peer)  # see open_connection
         flush_token = _sockets.asyncio_flush.set(flush_alert)
+        # asyncio drops its SSLObject when it aborts a handshake: kept here, to tell whether
+        # the client had started.
+        created: list[ssl.SSLObject] = []
+        objects_token = _sockets.asyncio_objects.set(created)
         try:
-            await writer.start_tls(ctx, ssl_handshake_timeout=ssl_handshake_timeout)
+            await writer.start_tls(ctx, ssl_handshake_timeout=timeout)
         except (TimeoutError, OSError) as exc:
-            error = (
-                exc
-                if isinstance(exc, SecureLinkError)
-                else _translate.explain(exc, context=ctx, peer=peer)
-            )
+            ssl_object = getattr(transport.get_protocol(), "_sslobj", None)
+            if ssl_object is None and created:
+                ssl_object = created[-1]
+            error: SecureLinkError
+            if isinstance(exc, SecureLinkError):
+                error = exc
+            elif _translate.asyncio_timeout(exc) is not None:
+                # This server gave up: not the client's doing, whatever asyncio's error says.
+                started = _sockets.peer_started(ssl_object) if ssl_object is not None else None
+                error = _translate.timed_out(
+                    exc,
+                    _translate.Failure(role="server", peer=peer, context=ctx, diagnose=False),
+                    timeout=timeout,
+                    silent=None if started is None else not started,
+                )
+                error.__cause__ = exc
+            else:
+                error = _translate.explain(exc, context=ctx, peer=peer)
             if isinstance(error, HandshakeError) and error.peer is None:
                 error.peer = peer
             # The SSLObject reported what failed inside it; the rest (a timeout, a client that
             # closed the connection) is reported here, once, with the same rate limit.
             if not getattr(exc, "_securelink_reported", False):
-                ssl_object = getattr(transport.get_protocol(), "_sslobj", None)
                 _report.report(error, peer, quiet=_report.said_nothing(error, ssl_object))
             if on_handshake_error is not None:
                 on_handshake_error(error)
@@ -301,6 +406,8 @@ async def start_server(
             # The application's own code runs next, in this task: not in this connection's name.
             _sockets.asyncio_peer.reset(peer_token)
             _sockets.asyncio_flush.reset(flush_token)
+            _sockets.asyncio_objects.reset(objects_token)
+            del created[:]  # the connection's SSLObject is asyncio's to keep, not this list's
         result = client_connected_cb(reader, writer)
         if asyncio.iscoroutine(result):
             await result

@@ -12,6 +12,7 @@ from the facts, followed by the hint::
     ├── MaterialError (ValueError)               a certificate, key or CA that cannot be used
     │   ├── KeyMismatchError                     the key does not belong to the certificate
     │   ├── KeyPasswordError                     encrypted key: no password, or the wrong one
+    │   ├── InputTooLargeError                   one input is larger than MAX_INPUT_SIZE
     │   └── CertificateProblemError              our own certificate would fail at the peer
     ├── IdentityUnavailableError (ValueError)    peer_identity() on a connection not ready
     ├── NothingListeningError (ConnectionRefusedError)   wrong port, or the server is down
@@ -26,7 +27,8 @@ from the facts, followed by the hint::
         ├── RemoteError                          the other end rejected the connection
         │   ├── ClientCertificateRequiredError   mutual TLS, and no client certificate was sent
         │   └── CertificateRejectedError         the peer does not accept our certificate
-        └── ConnectionRejectedError              this end's own hook refused the peer
+        ├── ConnectionRejectedError              this end's own hook refused the peer
+        └── HandshakeTimeoutError (TimeoutError) this end gave up waiting for the handshake
 
     SecurityWarning (UserWarning)                works, but weakens security (a readable key file)
 """
@@ -53,8 +55,10 @@ __all__ = [
     "ConfigurationError",
     "ConnectionRejectedError",
     "HandshakeError",
+    "HandshakeTimeoutError",
     "HostnameMismatchError",
     "IdentityUnavailableError",
+    "InputTooLargeError",
     "KeyMismatchError",
     "KeyPasswordError",
     "MaterialError",
@@ -157,6 +161,30 @@ class MaterialError(SecureLinkError, ValueError):
         super().__init__(message, hint=hint)
 
 
+class InputTooLargeError(MaterialError):
+    """One input is larger than securelink reads: :data:`securelink.MAX_INPUT_SIZE` (16 MiB).
+
+    Raised for a file, bytes or a PKCS#12 bundle given as ``cert``, ``key``, ``ca``,
+    ``client_ca`` or to :func:`securelink.inspect`, before anything is parsed; a file is
+    refused from its size and never read past the limit.
+
+    Attributes:
+        size: The input's size in bytes, or ``None`` when it is not a regular file (a pipe or
+            a device) and was read only as far as the limit.
+        limit: The limit, in bytes.
+    """
+
+    size: int | None
+    limit: int
+
+    def __init__(
+        self, message: str, *, source: str, size: int | None, limit: int, hint: str = ""
+    ) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(message, source=source, found=None, hint=hint)
+
+
 class KeyMismatchError(MaterialError):
     """The private key does not belong to the certificate.
 
@@ -196,8 +224,11 @@ class CertificateProblemError(MaterialError):
     Attributes:
         problem: A stable key for the cause: ``"no-subject-alt-name"``, ``"expired"``,
             ``"not-yet-valid"``, ``"chain-order"``, ``"ca-as-leaf"``, ``"weak-key"``,
-            ``"weak-signature"`` (SHA-1 or MD5), ``"no-ca-certificate"`` or
-            ``"all-cas-expired"``.
+            ``"weak-signature"`` (SHA-1 or MD5), ``"no-ca-certificate"``,
+            ``"all-cas-expired"`` or ``"unreadable-field"`` (a certificate that parses, but one of
+            whose fields cannot be read: a malformed name or extension, a duplicated extension,
+            a public key of an unknown algorithm or an EC point off its curve; a CA refused for
+            its key at load says so).
         subject: The subject of the certificate at fault, in RFC 4514 form.
         not_before: Start of its validity period (timezone-aware UTC), where relevant.
         not_after: End of its validity period (timezone-aware UTC), where relevant.
@@ -318,7 +349,9 @@ class ProtocolMismatchError(HandshakeError):
     """The two ends have no TLS version, or no cipher suite, in common.
 
     Attributes:
-        mismatch: ``"version"``, ``"cipher"``, or ``"unknown"`` when OpenSSL's report does not say.
+        mismatch: ``"version"``, ``"cipher"``, ``"key_exchange"`` (the server's finite-field
+            Diffie-Hellman group is too small: ``DH_KEY_TOO_SMALL``), or ``"unknown"`` when
+            OpenSSL's report does not say.
         local_versions: The TLS versions this end allows, such as ``("TLSv1.2", "TLSv1.3")``.
         peer_version: The TLS version the server chose, such as ``"TLSv1.2"``, when a client's
             diagnostic handshake (one that offers every version and cipher suite, made only to
@@ -559,6 +592,38 @@ class ConnectionRejectedError(HandshakeError):
         super().__init__(message, **kwargs)
 
 
+class HandshakeTimeoutError(HandshakeError, TimeoutError):
+    """This end gave up on a TLS handshake that did not finish in time.
+
+    ``side`` is ``"local"``: this end stopped waiting, whoever was slow.  Raised by the server
+    helpers (:func:`~securelink.wrap_server`, :func:`securelink.aio.start_server`, and any
+    server socket of a securelink context that has a timeout), and for asyncio's handshake
+    timeout on either end (``ssl_handshake_timeout``).  A :class:`TimeoutError` too, like the
+    error it replaces.
+
+    Attributes:
+        timeout: How long this end waited, in seconds, when known.
+        silent: ``True`` when the peer never started the handshake (a client that connected and
+            sent no ClientHello; a server that did not answer this client's ClientHello),
+            ``False`` when it started but did not finish, ``None`` when not known.
+    """
+
+    timeout: float | None
+    silent: bool | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timeout: float | None = None,
+        silent: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.timeout = timeout
+        self.silent = silent
+        super().__init__(message, **kwargs)
+
+
 class IdentityUnavailableError(SecureLinkError, ValueError):
     """The connection cannot say who the peer is: not yet, no longer, or not reliably.
 
@@ -569,8 +634,10 @@ class IdentityUnavailableError(SecureLinkError, ValueError):
     Attributes:
         problem: A stable key for the cause: ``"handshake-not-done"`` (not connected yet, or
             the handshake has not finished), ``"closed"`` (the socket was closed, and its TLS
-            state with it), or ``"unverified"`` (the context does not verify the peer's
-            certificate, ``verify_mode`` ``CERT_NONE``, so the names in it prove nothing).
+            state with it), ``"unverified"`` (the context does not verify the peer's
+            certificate, ``verify_mode`` ``CERT_NONE``, so the names in it prove nothing), or
+            ``"unreadable-certificate"`` (OpenSSL verified it, but cryptography cannot read one
+            of its fields).
     """
 
     problem: str
