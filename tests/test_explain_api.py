@@ -421,7 +421,7 @@ class TestExplain:
             "The server certificate presented by the server 'localhost' was issued by a CA that is"
             " not among the trusted CAs (1 CA certificate loaded into the context)."
         )
-        assert e.hint.startswith("If its issuer is your CA, trust it")
+        assert e.hint.startswith("If its issuer is your own CA, add that CA's certificate to ca=")
 
     def test_urllib_error(self, xpki: Pki) -> None:
         """A URLError is unwrapped; the explanation's cause is the URLError itself."""

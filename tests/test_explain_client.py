@@ -252,7 +252,9 @@ class TestUnknownAuthority:
         assert e.issuer == inter
         assert e.chain == (summary(leaf.certificate),)
         assert f"was issued by {inter!r}" in e.message
-        assert "trust it" in e.hint
+        assert f"If {inter!r} is your own CA, add its certificate to ca=" in e.hint
+        assert "never one taken from this connection" in e.hint
+        assert "trust it" not in e.hint
         assert "incomplete chain" in e.hint
 
     def test_leaf_straight_from_an_untrusted_root(self, xpki: Pki, client: ssl.SSLContext) -> None:

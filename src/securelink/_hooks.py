@@ -140,8 +140,14 @@ def pin_check(pins: tuple[str, ...]) -> Callable[[ConnectionInfo], None]:
     """A check that accepts only a peer whose leaf public key has one of the *pins*."""
 
     def check(info: ConnectionInfo) -> None:
+        from cryptography.exceptions import UnsupportedAlgorithm
+
         leaf = info.peer_certificate
-        digest = public_key_sha256(leaf) if leaf is not None else "(no certificate)"
+        try:
+            digest = public_key_sha256(leaf) if leaf is not None else "(no certificate)"
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            # A key cryptography cannot read matches no pin: refused, and saying why.
+            raise PermissionError(f"its public key cannot be read ({exc})") from exc
         if digest not in pins:
             raise PermissionError(
                 f"its public key (SHA-256 {digest}) is not one of the {len(pins)} pinned keys"

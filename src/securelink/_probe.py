@@ -46,7 +46,11 @@ def _chain_lines(ders: list[bytes], name: str) -> list[str]:
     lines = []
     now = _utcnow()
     for depth, der in enumerate(ders):
-        cert = CertificateSummary.from_der(der)
+        try:
+            cert = CertificateSummary.from_der(der)
+        except ValueError as exc:  # a field cryptography cannot read (OpenSSL could)
+            lines.append(f"  {depth} (a certificate securelink cannot read: {exc})")
+            continue
         role = "leaf" if depth == 0 else ("root" if cert.self_signed else "intermediate")
         lines.append(f"  {depth} {role}: {cert.subject}")
         if cert.names:

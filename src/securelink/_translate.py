@@ -478,17 +478,21 @@ def _parse_chain(ders: list[bytes], *, built: bool) -> list[_Cert]:
             return out
         # In the chain OpenSSL built, the last certificate is the trust anchor; in the chain the
         # peer sent, only a self-signed one can be.
-        anchor = i == len(ders) - 1 if built else cert.issuer == cert.subject
+        try:
+            anchor = i == len(ders) - 1 if built else cert.issuer == cert.subject
+        except ValueError:  # a name cryptography cannot read (it parses names lazily)
+            anchor = False
         out.append(_Cert(cert, der, i, anchor))
     return out
 
 
 def _key_text(c: _Cert) -> str:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     try:
         key = c.cert.public_key()
-    except (ValueError, TypeError):  # an algorithm cryptography does not know
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # a key cryptography cannot read
         return ""
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA, {key.key_size} bits"
@@ -500,11 +504,12 @@ def _key_text(c: _Cert) -> str:
 
 
 def _small_key(c: _Cert) -> str | None:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     try:
         key = c.cert.public_key()
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
     if isinstance(key, (rsa.RSAPublicKey, dsa_key_classes()[1])):
         small = key.key_size < 2048
@@ -615,13 +620,14 @@ def _bad_signature(c: _Cert, chain: list[_Cert]) -> str | None:
 def _at_fault_test(code: int, c: _Cert, chain: list[_Cert], f: Failure) -> str | None:
     """Whether *c* has the problem *code* names: a detail ("" for none), or None."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
 
     if code in (4, 7):
         return _bad_signature(c, chain)
     if code == 24:
         try:
             c.cert.public_key()
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             return "" if c.index else None
         return None
     if code == 25:
@@ -956,9 +962,10 @@ def _unknown_authority(
                 f" among the trusted CAs ({trusted})."
             )
             hint = (
-                f"If {issuer!r} is your CA, trust it (ca= on a client, client_ca= on a server). If"
-                " it is an intermediate, the peer must send it along with its certificate (an"
-                " incomplete chain). Do not turn verification off."
+                f"If {issuer!r} is your own CA, add its certificate to ca= (a copy from your PKI,"
+                " never one taken from this connection). If it is an intermediate, the peer must"
+                " send it along with its certificate (an incomplete chain). Do not turn"
+                " verification off."
             )
         else:
             text = (
@@ -966,9 +973,10 @@ def _unknown_authority(
                 f" trusted CAs ({trusted})."
             )
             hint = (
-                "If its issuer is your CA, trust it (ca= on a client, client_ca= on a server). If"
-                " it is an intermediate, the peer must send it along with its certificate (an"
-                " incomplete chain). Do not turn verification off."
+                "If its issuer is your own CA, add that CA's certificate to ca= (a copy from your"
+                " PKI, never one taken from this connection). If it is an intermediate, the peer"
+                " must send it along with its certificate (an incomplete chain). Do not turn"
+                " verification off."
             )
     if f.role == "server" and code != 2 and kind != "incomplete-chain":
         # The server's operator reads this about a client it refused: "trust its CA" would
@@ -1004,8 +1012,8 @@ def _has_aia(f: Failure) -> bool:
     try:
         cert = x509.load_der_x509_certificate(f.chain[0])
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except (ValueError, x509.ExtensionNotFound):
-        return False
+    except (ValueError, x509.ExtensionNotFound, x509.DuplicateExtension):
+        return False  # none, or one cryptography cannot read: no evidence of an AIA
     return any(d.access_method == AuthorityInformationAccessOID.CA_ISSUERS for d in aia)
 
 
