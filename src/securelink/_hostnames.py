@@ -25,8 +25,9 @@ The rules (documented in docs/contexts.md, "Host names"):
   dropped for the certificate check, which cannot hold one.
 - Unicode names are encoded with the standard library's IDNA 2003 (nameprep and punycode, as
   ``socket`` does when it resolves them), except names containing the four characters IDNA 2003
-  and IDNA 2008 encode differently (ß, ς, ZWJ, ZWNJ), which are refused: the caller passes the
-  A-label.  A-labels (``xn--``) are always accepted as they are.
+  and IDNA 2008 encode differently (ß, ς, ZWJ, ZWNJ; and ẞ), or characters Unicode 3.2 did not
+  have, which are refused: the caller passes the A-label.  A-labels (``xn--``) are always
+  accepted as they are.
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ _NUMBER = r"[0-9]+|0[xX][0-9A-Fa-f]*"
 _HEX = r"0[xX][0-9A-Fa-f]*"
 _OCTAL = r"0[0-7]+"
 _DECIMAL = r"0|[1-9][0-9]*"
-#: The characters IDNA 2003 and IDNA 2008 (UTS #46 non-transitional) read differently.
+#: The characters IDNA 2003 and IDNA 2008 (UTS #46 non-transitional) read differently; the
+#: capital sharp s is not in IDNA 2003's Unicode 3.2, and UTS #46 maps it to ß.
 _DEVIATIONS = {
     "\u00df": "'ß' (sharp s)",
+    "\u1e9e": "'ẞ' (capital sharp s)",
     "\u03c2": "'ς' (final sigma)",
     "\u200c": "a zero width non-joiner (U+200C)",
     "\u200d": "a zero width joiner (U+200D)",
@@ -78,7 +81,7 @@ def checked(name: str | bytes, field: str = "server_hostname") -> str:
 
     Returns:
         The name in ASCII: A-labels for a Unicode name, without the trailing dot; an IPv6 address
-        in its compressed form, without a zone.  Checking the result again returns it unchanged.
+        as written, without a zone.  Checking the result again returns it unchanged.
 
     Raises:
         ConfigurationError: the name is empty, malformed, or could be read two ways.
@@ -241,8 +244,20 @@ def _idna(name: str, labels: list[str], field: str) -> list[str]:
             field=field,
             hint=hint + ".",
         )
+    import stringprep
     from encodings import idna
 
+    for char in name:
+        # Python's codec lets code points unassigned in Unicode 3.2 through, normalised by 3.2's
+        # tables (which do not know them) and case-mapped by today's: a mix UTS #46 need not
+        # agree with.  RFC 3490 refuses them in stored names, and certificates hold those.
+        if stringprep.in_table_a1(char):
+            raise ConfigurationError(
+                f"{field} {_short(name)} contains U+{ord(char):04X}, which IDNA 2003 (Python's"
+                " codec, Unicode 3.2) does not know.",
+                field=field,
+                hint="Pass the A-label (the xn-- form) the server's certificate is issued for.",
+            )
     result: list[str] = []
     for label in labels:
         if label.isascii():

@@ -869,7 +869,8 @@ def inspect(
 
     Raises:
         MaterialError: the path cannot be read, or the input is empty, neither PEM nor DER,
-            truncated or corrupt PEM, or a PEM block whose contents do not decode.
+            truncated or corrupt PEM, a PEM block whose contents do not decode, or a bundle or
+            key whose password's key derivation asks for more work than securelink runs.
         TypeError: the password callable returned something other than str or bytes.
     """
     import datetime

@@ -13,7 +13,7 @@ import re
 import ssl
 import stat
 
-from . import _warn
+from . import _kdf, _warn
 from ._compat import dsa_key_classes
 from ._options import PKCS12, Trust
 from .errors import (
@@ -466,8 +466,32 @@ def _password_bytes(password: Password | None) -> bytes | None:
     return bytes(password)
 
 
+def refuse_excessive_work(data: bytes, label: str, found: str) -> None:
+    """Refuse an input whose key derivation asks for more work than securelink runs.
+
+    Raises:
+        MaterialError: a PBKDF2, PKCS#12 or scrypt setting above the bounds of ``_kdf``.
+    """
+    der = _kdf.pem_body(data) if data.lstrip()[:5] == b"-----" else data
+    excessive = _kdf.excessive_work(der) if der else None
+    if excessive is None:
+        return
+    what, asked, limit = excessive
+    raise MaterialError(
+        f"{label} asks for {asked:,} {what}; securelink runs at most {limit:,}, so that a small"
+        " file cannot hold the CPU for minutes before a password is even checked.",
+        source=label,
+        found=found,
+        hint="Re-encrypt it with a usual setting, for example `openssl pkcs12 -export ... -iter"
+        " 2048` or `openssl pkcs8 -topk8 -v2 aes-256-cbc -iter 600000` (or ask whoever made it"
+        " why it asks for so much).",
+    )
+
+
 def _decrypt(load: Any, data: bytes, password: bytes | None, label: str, found: str) -> Any:
     """Run a cryptography key loader with precise password errors."""
+    if found == "ENCRYPTED PRIVATE KEY":
+        refuse_excessive_work(data, label, found)
     try:
         # RSA validation costs ~30 ms per 2048-bit key and OpenSSL's own SSL_CTX_use_PrivateKey
         # (what the stdlib does) skips it too; the key is ours and is matched to the certificate.
@@ -663,6 +687,8 @@ def _open_pkcs12(
     """
     from cryptography.hazmat.primitives.serialization import pkcs12
 
+    # Before any attempt: each one pays the bundle's key derivation again.
+    refuse_excessive_work(data, label, "PKCS#12")
     error: Exception | None = None
     for attempt in attempts:
         try:

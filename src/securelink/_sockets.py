@@ -893,12 +893,12 @@ def connect(
     .. versionchanged:: 0.2.0
        Sessions are resumed (the *resume* argument), and ``TCP_NODELAY`` is set.
     """
-    ctx = _client_context(options_or_context)
     # Before any connection: a host the resolver would read one way and the certificate check
     # another (0177.0.0.1) is refused, and the name to verify is normalised (securelink._hostnames).
     name = _hostnames.checked(host, "host")
     if server_hostname is not None:
         name = _hostnames.checked(server_hostname)
+    ctx = _client_context(options_or_context)
     key: _SessionKey | None = None
     settings: tuple[object, ...] = ()
     session = None

@@ -193,7 +193,6 @@ async def open_connection(
         HandshakeTimeoutError: the handshake did not finish within *ssl_handshake_timeout*.
         HandshakeError: the TLS handshake failed (see the subclasses for the causes).
     """
-    ctx = _client_context(options_or_context)
     # Checked before any connection, as securelink.connect does (securelink._hostnames).
     if server_hostname is None:
         name = _hostnames.checked(host, "host")
@@ -201,6 +200,7 @@ async def open_connection(
         name = _hostnames.checked(server_hostname)
         if host is not None:  # None when a connected socket is passed as sock=
             _hostnames.checked(host, "host")
+    ctx = _client_context(options_or_context)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limit, loop=loop)
     protocol = _ExplainingStreamProtocol(reader, loop)
