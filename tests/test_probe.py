@@ -110,6 +110,25 @@ class TestProbe:
         assert "the chain the server presented:\n  0 leaf:" in out
         assert "(verified)" not in out
 
+    @pytest.mark.parametrize(
+        ("args", "said"),
+        [
+            (["127.0.0.1:{port}", "--servername", "a.."], "server_hostname"),
+            (["0177.0.0.1:{port}"], "127.0.0.1"),
+        ],
+        ids=["servername", "host"],
+    )
+    def test_unreadable_name_is_a_usage_error(
+        self, server: int, capsys: pytest.CaptureFixture[str], args: list[str], said: str
+    ) -> None:
+        """A name that cannot be checked is the command line's fault: exit 2, nothing connects."""
+        status = main(["probe", *(a.format(port=server) for a in args)])
+        assert status == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.startswith("securelink probe: ")
+        assert said in captured.err
+
     def test_unknown_authority(self, server: int, capsys: pytest.CaptureFixture[str]) -> None:
         """Against the certifi bundle, the explanation and the presented chain are printed."""
         assert main(["probe", f"127.0.0.1:{server}"]) == 1

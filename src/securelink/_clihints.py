@@ -28,7 +28,14 @@ FLAGS: Mapping[str, Mapping[str, str]] = {
         "key": "--key",
     },
     "minica": {"names": "--domains", "domains": "--domains", "ip_addresses": "--ip-addresses"},
-    "probe": {"ca": "--ca", "cert": "--cert", "key": "--key", "target": "HOST:PORT"},
+    "probe": {
+        "ca": "--ca",
+        "cert": "--cert",
+        "key": "--key",
+        "target": "HOST:PORT",
+        "host": "HOST:PORT",
+        "server_hostname": "--servername",
+    },
     "inspect": {"password": "--password-file"},
 }
 

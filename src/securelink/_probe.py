@@ -180,7 +180,9 @@ def probe(
             if _await_verdict(sock):
                 ok.append("  note:     the server closed the connection right after the handshake")
             print("\n".join([*ok, "the chain the server presented:", *chain]), file=out)
-    except MaterialError as exc:
+    except (MaterialError, ConfigurationError) as exc:
+        # A file that cannot be used, or a name that cannot be checked (--servername "a..",
+        # HOST 0177.0.0.1): the command line is at fault, not the server.
         print(f"securelink probe: {exc.message} Hint: {cli_hint('probe', exc, files)}", file=err)
         return USAGE
     except SecureLinkError as exc:
