@@ -1591,6 +1591,17 @@ class _Diagnosis:
         self.leaf: bytes | None = None  # the certificate it presented (DER), not verified
 
 
+def _looking_context() -> ssl.SSLContext:
+    """A client context for a diagnostic handshake: it only looks, so it verifies nothing.
+
+    Nothing is trusted or sent over a connection it makes but the handshake itself.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 _VERSION_WORDS = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1", "SSLv3": "SSL 3.0"}
 
 # --- diagnostic handshakes: where, how long, how often ----------------------------------------
@@ -1755,9 +1766,7 @@ def _deprecated_version(f: Failure) -> str | None:
     target, deadline = plan
     import warnings
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # diagnosis only: nothing is trusted or sent over it
+    ctx = _looking_context()
     with warnings.catch_warnings():
         # The stdlib warns that these versions are deprecated, which is the point.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -1816,9 +1825,7 @@ def _diagnose(f: Failure, *, tls13: bool = False, any_cipher: bool = False) -> _
     if plan is None:
         return None
     target, deadline = plan
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # diagnosis only: nothing is trusted or sent over it
+    ctx = _looking_context()
     modern = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
     if tls13:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
