@@ -211,6 +211,11 @@ def real(xpki: Pki, tmp_path_factory: pytest.TempPathFactory) -> dict[str, BaseE
             peer_identity(unstarted)
         unstarted.close()
     found["IdentityUnavailableError"] = unavailable.value
+    # A real one: assigning to a field of frozen options.
+    client_options = ClientOptions(ca=xpki.ca_file)
+    with pytest.raises(errors.FrozenInstanceError) as frozen:
+        client_options.ca = securelink.Trust.SYSTEM  # type: ignore[misc]
+    found["FrozenInstanceError"] = frozen.value
     for name, e in found.items():
         assert type(e).__name__ == name
     return found

@@ -31,11 +31,11 @@ from securelink import (
     client_context,
     server_context,
 )
-from securelink._frozen import FrozenInstanceError
 from securelink._hooks import public_key_sha256
 from securelink._identity import IdentityUnavailableError, PeerIdentity, peer_identity
 from securelink._sockets import _forget_sessions
 from securelink.devca import CertificateAuthority, IssuedCertificate, Usage
+from securelink.errors import FrozenInstanceError
 
 TIMEOUT = 10.0
 SPIFFE = "spiffe://example.org/ns/prod/sa/billing"

@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from securelink import CertificateSummary, KeyPasswordError, MaterialError, devca
-from securelink._frozen import FrozenInstanceError
 from securelink._inspect import (
     CertificateInfo,
     ChainInfo,
@@ -40,6 +39,7 @@ from securelink._inspect import (
     PublicKeyInfo,
     inspect,
 )
+from securelink.errors import FrozenInstanceError
 
 OPENSSL = shutil.which("openssl")
 TIMEOUT = 10.0

@@ -9,6 +9,8 @@ that hides secrets, ``replace()`` (also ``copy.replace`` on Python 3.13+), and p
 
 from __future__ import annotations
 
+from .errors import FrozenInstanceError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar, Self
@@ -19,10 +21,6 @@ else:
     def dataclass_transform(**_kwargs: object) -> object:
         """Mark subclasses as frozen dataclass-like values for type checkers (no-op here)."""
         return lambda cls: cls
-
-
-class FrozenInstanceError(AttributeError):
-    """Raised when code tries to change a frozen securelink value."""
 
 
 def _rebuild(cls: type[Frozen], kwargs: dict[str, Any]) -> Frozen:
@@ -45,12 +43,23 @@ class Frozen:
         object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:
-        raise FrozenInstanceError(
-            f"{type(self).__name__} is frozen; make a changed copy with .replace({name}=...)"
-        )
+        raise self._frozen(name, "changed")
 
     def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"{type(self).__name__} is frozen")
+        raise self._frozen(name, "deleted")
+
+    def _frozen(self, name: str, done: str) -> FrozenInstanceError:
+        type_name = type(self).__name__
+        if name in self._fields:
+            hint = f"Make a changed copy with .replace({name}=...)."
+        else:
+            hint = f"{type_name} has no field {name!r}; make changed copies with .replace()."
+        return FrozenInstanceError(
+            f"{type_name} is frozen: {name!r} cannot be {done}.",
+            type_name=type_name,
+            field=name,
+            hint=hint,
+        )
 
     def _values(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self._compare or self._fields)

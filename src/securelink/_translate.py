@@ -1034,6 +1034,8 @@ def translate(exc: BaseException, f: Failure) -> E.SecureLinkError | None:
     waited = asyncio_timeout(exc)
     if isinstance(exc, ConnectionRefusedError) and f.op == "connect":
         result = _refused(f)
+        if exc.errno is not None:
+            result.errno = exc.errno  # the refusal's own errno, whatever the platform calls it
     elif waited is not None or (
         isinstance(exc, TimeoutError) and f.role == "server" and f.op == "handshake"
     ):

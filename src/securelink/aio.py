@@ -16,6 +16,7 @@ refusal after a TLS 1.3 handshake as a bare connection reset, which no ``SSLObje
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import ssl
 
@@ -266,7 +267,8 @@ async def open_connection(
             ) from exc
         if _refused(exc):
             new = _translate.translate(
-                ConnectionRefusedError(111, str(exc)),
+                # asyncio's combined error has no errno: give the platform's ECONNREFUSED.
+                ConnectionRefusedError(exc.errno or errno.ECONNREFUSED, str(exc)),
                 _translate.Failure(role="client", op="connect", peer=(host, port)),
             )
             if new is not None:

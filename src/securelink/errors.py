@@ -15,6 +15,7 @@ from the facts, followed by the hint::
     │   ├── InputTooLargeError                   one input is larger than MAX_INPUT_SIZE
     │   └── CertificateProblemError              our own certificate would fail at the peer
     ├── IdentityUnavailableError (ValueError)    peer_identity() on a connection not ready
+    ├── FrozenInstanceError (AttributeError)     assigning to a field of frozen options or records
     ├── NothingListeningError (ConnectionRefusedError)   wrong port, or the server is down
     └── HandshakeError (ssl.SSLError)            a connection failed; unrecognised causes land here
         ├── NotTLSError                          the peer does not speak TLS
@@ -35,6 +36,7 @@ from the facts, followed by the hint::
 
 from __future__ import annotations
 
+import errno as _errno  # a built-in module: free to import
 import ssl
 
 TYPE_CHECKING = False  # typing is not imported at run time, to keep `import securelink` cheap
@@ -54,6 +56,7 @@ __all__ = [
     "ClientCertificateRequiredError",
     "ConfigurationError",
     "ConnectionRejectedError",
+    "FrozenInstanceError",
     "HandshakeError",
     "HandshakeTimeoutError",
     "HostnameMismatchError",
@@ -283,7 +286,9 @@ class NothingListeningError(SecureLinkError, ConnectionRefusedError):
         self.host = host
         self.port = port
         super().__init__(message, hint=hint)
-        self.errno = 111  # ECONNREFUSED, as the ConnectionRefusedError it replaces
+        # The platform's ECONNREFUSED (111 on Linux, 61 on macOS, 10061 on Windows), as the
+        # ConnectionRefusedError it replaces; translation keeps the original's when it has one.
+        self.errno = _errno.ECONNREFUSED
 
 
 class HandshakeError(SecureLinkError, ssl.SSLError):
@@ -644,4 +649,29 @@ class IdentityUnavailableError(SecureLinkError, ValueError):
 
     def __init__(self, message: str, *, problem: str, hint: str = "") -> None:
         self.problem = problem
+        super().__init__(message, hint=hint)
+
+
+class FrozenInstanceError(SecureLinkError, AttributeError):
+    """Code tried to change or delete an attribute of a frozen securelink value.
+
+    The option classes (:class:`~securelink.ClientOptions`, :class:`~securelink.ServerOptions`
+    and their parts) and the records securelink returns (:class:`~securelink.PeerIdentity`,
+    :class:`~securelink.CertificateSummary`, the results of :func:`~securelink.inspect`...) never
+    change once made: options are hashed and shared between contexts, so changing one in place
+    would silently change contexts already built.  Make a changed copy with ``replace()``
+    instead.  An ``AttributeError``, like :exc:`dataclasses.FrozenInstanceError`; type
+    checkers already report the assignment (``mypy``: "Property ... is read-only").
+
+    Attributes:
+        type_name: The class of the frozen value, such as ``"ClientOptions"``.
+        field: The attribute that code tried to set or delete, such as ``"ca"``.
+    """
+
+    type_name: str
+    field: str
+
+    def __init__(self, message: str, *, type_name: str, field: str, hint: str = "") -> None:
+        self.type_name = type_name
+        self.field = field
         super().__init__(message, hint=hint)
