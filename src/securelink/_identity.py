@@ -290,7 +290,8 @@ def peer_identity(
     connection and keep the result.
 
     An allow-list of SPIFFE IDs in an asyncio server (``ServerOptions.allowed_peers`` does the
-    same for names and patterns during the handshake, with an error on both sides)::
+    same for names and patterns right after the handshake: the server raises and logs
+    ``ConnectionRejectedError`` and closes, and the refused client reads end of stream)::
 
         ALLOWED = {"spiffe://example.org/ns/prod/sa/billing"}
 
