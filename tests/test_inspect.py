@@ -62,11 +62,11 @@ def colon_hex(data: bytes) -> str:
 
 
 def spki_sha256(public_key: Any) -> str:
-    """Return the SHA-256 of a public key's SubjectPublicKeyInfo, computed here."""
+    """Return the SHA-256 of a public key's SubjectPublicKeyInfo, computed here: lower-case hex."""
     der = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return colon_hex(hashlib.sha256(der).digest())
+    return hashlib.sha256(der).hexdigest()
 
 
 def even_hex(number: int) -> str:
@@ -356,7 +356,7 @@ def ossl(tmp_path_factory: pytest.TempPathFactory, dev: DevCorpus) -> OpenSSLCor
     spki = {}
     for name in ("rsa", "ec", "rsa1024"):
         der = openssl("pkey", "-in", f[name], "-pubout", "-outform", "DER")
-        spki[name] = colon_hex(hashlib.sha256(der).digest())
+        spki[name] = hashlib.sha256(der).hexdigest()  # the form pin_public_keys takes
     for path in f.values():
         path.chmod(0o600)
     return OpenSSLCorpus(f, x509_facts, spki)

@@ -18,9 +18,11 @@ from securelink import (
     ClientOptions,
     ConfigurationError,
     Identity,
+    Profile,
     SecureLinkError,
     ServerOptions,
     Trust,
+    UnknownNames,
 )
 
 CERT = b"-not-parsed-at-construction-"
@@ -429,3 +431,107 @@ class TestPKCS12AsPlainCert:
             ServerOptions(cert="server.pem")
         assert info.value.field == "key"
         assert "cert=securelink.PKCS12(path) with password=" in info.value.hint
+
+
+class TestProfileVersions:
+    """A profile sets the minimum version only when none was given; a contradiction fails."""
+
+    @pytest.mark.parametrize(
+        ("given", "words"),
+        [
+            ({"min_version": ssl.TLSVersion.TLSv1_2}, "min_version=TLSv1_2 was given"),
+            ({"max_version": ssl.TLSVersion.TLSv1_2}, "max_version=TLSv1_2 was given"),
+            (
+                {"min_version": ssl.TLSVersion.TLSv1_2, "max_version": ssl.TLSVersion.TLSv1_3},
+                "min_version=TLSv1_2 was given",
+            ),
+        ],
+    )
+    def test_modern_contradicted(self, given: dict[str, ssl.TLSVersion], words: str) -> None:
+        """MODERN with a version below TLS 1.3 given explicitly fails at construction."""
+        with pytest.raises(ConfigurationError) as info:
+            server(profile=Profile.MODERN, **given)
+        assert type(info.value) is ConfigurationError
+        assert info.value.field == "profile"
+        assert "profile=MODERN is TLS 1.3 only" in info.value.message
+        assert words in info.value.message
+        assert "Profile.INTERMEDIATE" in info.value.hint
+
+    @pytest.mark.parametrize(
+        ("profile", "given", "expected"),
+        [
+            (Profile.INTERMEDIATE, {}, ssl.TLSVersion.TLSv1_2),
+            (Profile.MODERN, {}, ssl.TLSVersion.TLSv1_3),
+            (Profile.MODERN, {"min_version": None}, ssl.TLSVersion.TLSv1_3),
+            (Profile.MODERN, {"min_version": ssl.TLSVersion.TLSv1_3}, ssl.TLSVersion.TLSv1_3),
+            (Profile.MODERN, {"max_version": ssl.TLSVersion.TLSv1_3}, ssl.TLSVersion.TLSv1_3),
+            (
+                Profile.INTERMEDIATE,
+                {"min_version": ssl.TLSVersion.TLSv1_3},
+                ssl.TLSVersion.TLSv1_3,
+            ),
+        ],
+    )
+    def test_consistent(
+        self, profile: Profile, given: dict[str, ssl.TLSVersion | None], expected: ssl.TLSVersion
+    ) -> None:
+        """Left out, the minimum is the profile's; given and consistent, it is kept."""
+        assert server(profile=profile, **given).min_version is expected
+
+    def test_below_tls12_is_still_about_the_version(self) -> None:
+        """A version securelink never offers is reported on its own field, whatever the profile."""
+        with pytest.raises(ConfigurationError) as info:
+            server(profile=Profile.MODERN, min_version=ssl.TLSVersion.TLSv1_1)
+        assert type(info.value) is ConfigurationError
+        assert info.value.field == "min_version"
+
+    def test_replace_profile_takes_its_minimum(self) -> None:
+        """replace(profile=...) of a minimum left out takes the new profile's minimum both ways."""
+        modern = server().replace(profile=Profile.MODERN)
+        assert modern.min_version is ssl.TLSVersion.TLSv1_3
+        back = modern.replace(profile=Profile.INTERMEDIATE)
+        assert back.min_version is ssl.TLSVersion.TLSv1_2
+        assert back == server()
+
+    def test_replace_keeps_a_given_minimum(self) -> None:
+        """A minimum given explicitly stays given: replace(profile=MODERN) then contradicts it."""
+        explicit = server(min_version=ssl.TLSVersion.TLSv1_2)
+        with pytest.raises(ConfigurationError) as info:
+            explicit.replace(profile=Profile.MODERN)
+        assert type(info.value) is ConfigurationError
+        assert info.value.field == "profile"
+        strict = server(min_version=ssl.TLSVersion.TLSv1_3, profile=Profile.MODERN)
+        assert strict.replace(profile=Profile.INTERMEDIATE).min_version is ssl.TLSVersion.TLSv1_3
+
+    def test_pickle_keeps_a_minimum_left_out(self) -> None:
+        """A pickled copy still lets replace(profile=MODERN) choose the minimum."""
+        copied = pickle.loads(pickle.dumps(server()))  # noqa: S301 - our own bytes
+        assert copied == server()
+        assert copied.replace(profile=Profile.MODERN).min_version is ssl.TLSVersion.TLSv1_3
+
+    @pytest.mark.skipif(sys.version_info < (3, 13), reason="copy.replace is new in Python 3.13")
+    def test_copy_replace_profile(self) -> None:
+        """copy.replace() follows the same rule as replace()."""
+        replace = getattr(copy, "replace")  # noqa: B009 - absent before 3.13
+        modern = replace(server(), profile=Profile.MODERN)
+        assert modern.min_version is ssl.TLSVersion.TLSv1_3
+
+
+class TestUnknownNames:
+    """unknown_names is an UnknownNames member."""
+
+    def test_members(self) -> None:
+        """Two members, DEFAULT the default, exported from the package."""
+        assert list(UnknownNames) == [UnknownNames.DEFAULT, UnknownNames.REJECT]
+        assert server().unknown_names is UnknownNames.DEFAULT
+        assert server(unknown_names=UnknownNames.REJECT).unknown_names is UnknownNames.REJECT
+        assert securelink.UnknownNames is UnknownNames
+        assert "UnknownNames" in securelink.__all__
+
+    def test_string_refused(self) -> None:
+        """The 0.1 strings are refused with the member to use instead."""
+        with pytest.raises(ConfigurationError) as info:
+            server(unknown_names="reject")
+        assert type(info.value) is ConfigurationError
+        assert info.value.field == "unknown_names"
+        assert info.value.hint.startswith("Use UnknownNames.REJECT:")

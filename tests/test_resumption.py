@@ -185,7 +185,7 @@ class TestResumed:
     def test_pins_hold_when_resumed(self, pki: Pki) -> None:
         """A client with a public-key pin resumes; the pin is checked on every connection."""
         ca, server_cert, _ = pki
-        pin = securelink._hooks.public_key_sha256(server_cert.certificate)
+        pin = securelink._x509.public_key_sha256(server_cert.certificate)
         options = ca.client_options(pin_public_keys=(pin,))
         with serving(server_options(pki, TLS12)) as server:
             assert [talk(server.port, options) for _ in range(3)] == [False, True, True]

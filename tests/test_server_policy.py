@@ -23,11 +23,12 @@ from securelink import (
     ProtocolMismatchError,
     RemoteError,
     ServerOptions,
+    UnknownNames,
     client_context,
     connect,
     server_context,
 )
-from securelink._hooks import public_key_sha256
+from securelink._x509 import public_key_sha256
 from securelink.devca import CertificateAuthority, IssuedCertificate, Usage
 
 from .helpers import handshake
@@ -133,10 +134,10 @@ class TestCertificatesByName:
     def test_unknown_names_rejected(
         self, names: tuple[CertificateAuthority, dict[str, IssuedCertificate]]
     ) -> None:
-        """With unknown_names='reject', a name not listed gets 'unrecognized name' on both ends."""
+        """With UnknownNames.REJECT, a name not listed gets 'unrecognized name' on both ends."""
         ca, certs = names
         server, client = handshake(
-            server_context(by_name(certs, unknown_names="reject")),
+            server_context(by_name(certs, unknown_names=UnknownNames.REJECT)),
             client_context(ca.client_options()),
             server_hostname="other.example.test",
         )
@@ -152,7 +153,7 @@ class TestCertificatesByName:
         """A client that sends no name (an IP address) gets the default certificate."""
         ca, certs = names
         ip_cert = ca.issue("127.0.0.1", usage=Usage.SERVER)
-        options = by_name(certs, unknown_names="reject").replace(
+        options = by_name(certs, unknown_names=UnknownNames.REJECT).replace(
             cert=ip_cert.certificate, key=ip_cert.private_key
         )
         _server, client = handshake(
@@ -178,11 +179,29 @@ class TestCertificatesByName:
         assert info.value.field == "certificates_by_name"
         assert words in info.value.message
 
-    def test_unknown_names_value(self) -> None:
-        """unknown_names accepts only 'default' and 'reject'."""
+    @pytest.mark.parametrize(
+        ("value", "member"),
+        [
+            ("reject", "UnknownNames.REJECT"),
+            ("default", "UnknownNames.DEFAULT"),
+            ("ignore", "UnknownNames.DEFAULT or UnknownNames.REJECT"),
+            (None, "UnknownNames.DEFAULT or UnknownNames.REJECT"),
+        ],
+    )
+    def test_unknown_names_value(self, value: object, member: str) -> None:
+        """unknown_names takes only an UnknownNames member; the 0.1 strings name their member."""
         with pytest.raises(ConfigurationError) as info:
-            ServerOptions(cert="c.pem", key="k.pem", unknown_names="ignore")
+            ServerOptions(cert="c.pem", key="k.pem", unknown_names=value)  # type: ignore[arg-type]
+        assert type(info.value) is ConfigurationError
         assert info.value.field == "unknown_names"
+        assert "securelink.UnknownNames member" in info.value.message
+        assert info.value.hint.startswith(f"Use {member}:")
+
+    def test_unknown_names_default(self) -> None:
+        """Left out, unknown_names is UnknownNames.DEFAULT, and that is what options show."""
+        options = ServerOptions(cert="c.pem", key="k.pem")
+        assert options.unknown_names is UnknownNames.DEFAULT
+        assert "unknown_names=<UnknownNames.DEFAULT: 'default'>" in repr(options)
 
 
 @pytest.fixture(scope="module")

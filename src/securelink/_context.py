@@ -9,8 +9,8 @@ import stat
 import threading
 from collections import OrderedDict
 
-from . import _hooks, _hostnames, _material, _translate
-from ._options import ClientAuth, ClientOptions, Profile, ServerOptions
+from . import _hooks, _hostnames, _material, _translate, _x509
+from ._options import ClientAuth, ClientOptions, Profile, ServerOptions, UnknownNames
 from ._sockets import SecureLinkSSLObject, SecureLinkSSLSocket
 from ._summary import CertificateSummary
 from .errors import ConfigurationError, MaterialError
@@ -56,7 +56,7 @@ _lock = threading.Lock()
 class _Entry:
     __slots__ = ("context", "stamps")
 
-    def __init__(self, context: ssl.SSLContext, stamps: tuple[_material.FileStamp, ...]) -> None:
+    def __init__(self, context: ssl.SSLContext, stamps: tuple[_x509.FileStamp, ...]) -> None:
         self.context = context
         self.stamps = stamps
 
@@ -204,9 +204,7 @@ def _cannot(target: str, exc: OSError) -> ConfigurationError:
     )
 
 
-def _load_trust(
-    ctx: ssl.SSLContext, cas: _material.CASet, stamps: list[_material.FileStamp]
-) -> None:
+def _load_trust(ctx: ssl.SSLContext, cas: _material.CASet, stamps: list[_x509.FileStamp]) -> None:
     if cas.certifi:
         import certifi
 
@@ -239,7 +237,7 @@ def _load_own(
     ctx: ssl.SSLContext,
     options: ClientOptions | ServerOptions,
     role: str,
-    stamps: list[_material.FileStamp],
+    stamps: list[_x509.FileStamp],
 ) -> CertificateSummary:
     identity = _material.load_identity_material(
         options._cert, options.key, options.password, role=role, stamps=stamps
@@ -344,7 +342,7 @@ def _finish(
         ctx.sni_callback = _hooks.server_name_callback(
             options.on_server_name,
             _contexts_by_name(options) if options._names else None,
-            reject_unknown=options.unknown_names == "reject",
+            reject_unknown=options.unknown_names is UnknownNames.REJECT,
         )
     if options.trace is not None:
         # Opt-in only: CPython calls this for every TLS record, which halves bulk throughput.
@@ -373,7 +371,7 @@ def _contexts_by_name(options: ServerOptions) -> dict[str, ssl.SSLContext]:
                 key=identity.key,
                 password=identity.password,
                 certificates_by_name=None,
-                unknown_names="default",
+                unknown_names=UnknownNames.DEFAULT,
             ),
             shared=False,
         )
@@ -394,7 +392,7 @@ def _modern_groups(ctx: ssl.SSLContext) -> None:
 
 
 def _build_client(options: ClientOptions) -> _Entry:
-    stamps: list[_material.FileStamp] = []
+    stamps: list[_x509.FileStamp] = []
     # PROTOCOL_TLS_CLIENT: the client-only method, with verification and hostname checks on.
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # Verification is never optional on the client: an unverified server could be anyone.
@@ -412,7 +410,7 @@ def _build_client(options: ClientOptions) -> _Entry:
 
 
 def _build_server(options: ServerOptions) -> _Entry:
-    stamps: list[_material.FileStamp] = []
+    stamps: list[_x509.FileStamp] = []
     # PROTOCOL_TLS_SERVER: the server-only method; client settings cannot leak in.
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _harden(ctx, options.min_version, options.max_version, options.alpn)

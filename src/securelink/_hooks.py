@@ -16,6 +16,7 @@ import ssl
 import weakref
 
 from ._frozen import Frozen
+from ._x509 import public_key_sha256
 from .errors import ConnectionRejectedError
 
 TYPE_CHECKING = False
@@ -122,18 +123,6 @@ def allowed_peers_check(patterns: tuple[str, ...]) -> Callable[[ConnectionInfo],
         raise PermissionError(f"{names} matches none of the allowed peers {list(patterns)}")
 
     return check
-
-
-def public_key_sha256(cert: x509.Certificate) -> str:
-    """The SHA-256 of a certificate's SubjectPublicKeyInfo, as lower-case hex (its pin)."""
-    import hashlib
-
-    from cryptography.hazmat.primitives import serialization
-
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(spki).hexdigest()
 
 
 def pin_check(pins: tuple[str, ...]) -> Callable[[ConnectionInfo], None]:

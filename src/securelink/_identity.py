@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 
 from ._frozen import Frozen
+from ._x509 import certificate_sha256, public_key_sha256
 from .errors import IdentityUnavailableError
 
 TYPE_CHECKING = False
@@ -156,10 +157,8 @@ class PeerIdentity(Frozen):
                 that loads can still have a name, an extension or a key it cannot read).
         """
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
         from cryptography.x509.oid import NameOID
 
-        from ._hooks import public_key_sha256
         from ._material import unreadable_fields
 
         try:
@@ -195,7 +194,7 @@ class PeerIdentity(Frozen):
             subject=leaf.subject.rfc4514_string(),
             issuer=leaf.issuer.rfc4514_string(),
             common_name=str(cns[0].value) if cns else None,
-            sha256=leaf.fingerprint(hashes.SHA256()).hex(":").upper(),
+            sha256=certificate_sha256(leaf),
             public_key_sha256=public_key_sha256(leaf),
             not_before=leaf.not_valid_before_utc,
             not_after=leaf.not_valid_after_utc,

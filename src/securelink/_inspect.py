@@ -23,7 +23,6 @@ from ._material import (
     _KEY_LABELS,
     _Block,
     _decrypt,
-    _fmt_delta,
     _friendly,
     _load_pem_certs,
     _looks_like_pkcs12,
@@ -39,6 +38,7 @@ from ._material import (
     check_size,
     unreadable_fields,
 )
+from ._x509 import MIN_EC_BITS, MIN_RSA_BITS, certificate_sha256, duration, public_key_sha256
 from .errors import KeyPasswordError, MaterialError
 
 # typing and datetime are imported only for the type checker: `import securelink` stays cheap.
@@ -76,8 +76,6 @@ __all__ = [
 EXPIRY_WARNING_DAYS = 30
 
 _WHAT = "certificate or key"  # what the input is called in _material's messages
-_MIN_RSA_BITS = 2048
-_MIN_EC_BITS = 256
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _CSR_LABELS = frozenset({"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"})
 _PUBLIC_KEY_LABELS = frozenset({"PUBLIC KEY", "RSA PUBLIC KEY"})
@@ -217,8 +215,10 @@ class CertificateInfo(_Value):
             dotted OID of others); ``None`` if it has no extended key usage extension (which
             allows every use).
         sha256: The SHA-256 fingerprint of the certificate, colon-separated upper-case hex.
-        public_key_sha256: The SHA-256 of its SubjectPublicKeyInfo, in the same form: equal for
-            a certificate, its private key, its CSR and its renewals with the same key.
+        public_key_sha256: The SHA-256 of its SubjectPublicKeyInfo as 64 lower-case hex digits
+            without colons: the form ``ClientOptions.pin_public_keys`` stores and
+            :attr:`PeerIdentity.public_key_sha256 <securelink.PeerIdentity>` gives.  Equal for a
+            certificate, its private key, its CSR and its renewals with the same key.
         self_signed: Whether it is signed by its own key (issuer equal to subject).
         subject_key_id: The subject key identifier, hex; ``None`` if absent.
         authority_key_id: The authority key identifier's key ID, hex; ``None`` if the extension
@@ -290,8 +290,14 @@ class CertificateInfo(_Value):
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The DNS names and IP addresses it is valid for: what clients match host names against."""
-        return self.dns_names + self.ip_addresses
+        """Every SAN as text: DNS names, then IP addresses, then URIs.
+
+        The same tuple, in the same order, as :attr:`CertificateSummary.names
+        <securelink.CertificateSummary>` and :attr:`PeerIdentity.names
+        <securelink.PeerIdentity>` for the same certificate.  Host names are matched against
+        :attr:`dns_names` and :attr:`ip_addresses` only.
+        """
+        return self.dns_names + self.ip_addresses + self.uris
 
     @property
     def title(self) -> str:
@@ -1162,7 +1168,7 @@ def _describe_all(
     # an "unreadable-field" finding, and left out of everything that compares certificates.
     unreadable = {i: bad for i, cert in all_certs if (bad := unreadable_fields(cert))}
     certs = [(i, cert) for i, cert in all_certs if i not in unreadable]
-    cert_spki = {i: _spki_sha256(cert.public_key()) for i, cert in certs}
+    cert_spki = {i: public_key_sha256(cert.public_key()) for i, cert in certs}
     # Indexes, so that matching keys to certificates and CRLs to issuers is linear in the input.
     spki_owner: dict[str, int] = {}
     for i, spki in cert_spki.items():
@@ -1207,7 +1213,6 @@ def _certificate_info(
     import datetime
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
 
     from ._summary import CertificateSummary
 
@@ -1252,7 +1257,7 @@ def _certificate_info(
         path_length=path_length,
         key_usage=key_usage,
         extended_key_usage=eku,
-        sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+        sha256=certificate_sha256(cert),
         public_key_sha256=spki,
         self_signed=self_signed,
         subject_key_id=ski.digest.hex(":").upper() if ski is not None else None,
@@ -1274,7 +1279,6 @@ def _unreadable_info(
     import datetime
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
 
     cert: x509.Certificate = item.obj
@@ -1295,7 +1299,7 @@ def _unreadable_info(
     spki = ""
     if "public-key" not in missing:
         key_type, key_size, curve = _key_facts(cert.public_key())
-        spki = _spki_sha256(cert.public_key())
+        spki = public_key_sha256(cert.public_key())
     not_before = not_after = epoch
     if "validity" not in missing:
         not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
@@ -1325,7 +1329,7 @@ def _unreadable_info(
         path_length=None,
         key_usage=_key_usage(extensions),
         extended_key_usage=_extended_key_usage(extensions),
-        sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+        sha256=certificate_sha256(cert),
         public_key_sha256=spki,
         self_signed=False,
         subject_key_id=ski.digest.hex(":").upper() if ski is not None else None,
@@ -1373,14 +1377,14 @@ def _certificate_findings(
         found.add(
             "expired",
             f"Certificate {what} expired on {info.not_after:%Y-%m-%d %H:%M} UTC"
-            f" ({_fmt_delta(now - info.not_after)} ago); every client rejects it."
+            f" ({duration(now - info.not_after)} ago); every client rejects it."
             " Renew it: issue a new certificate for the same names.",
         )
     elif now < info.not_before:
         found.add(
             "not-yet-valid",
             f"Certificate {what} is not valid until {info.not_before:%Y-%m-%d %H:%M} UTC,"
-            f" {_fmt_delta(info.not_before - now)} from now."
+            f" {duration(info.not_before - now)} from now."
             " Check this machine's clock; if it is right, wait or reissue the certificate with an"
             " earlier start date.",
         )
@@ -1388,12 +1392,13 @@ def _certificate_findings(
         found.add(
             "expires-soon",
             f"Certificate {what} expires on {info.not_after:%Y-%m-%d %H:%M} UTC, in"
-            f" {_fmt_delta(info.not_after - now)}. Renew it before then.",
+            f" {duration(info.not_after - now)}. Renew it before then.",
         )
     server_capable = info.extended_key_usage is None or bool(
         {"serverAuth", "anyExtendedKeyUsage"} & set(info.extended_key_usage)
     )
-    if not info.is_ca and server_capable and not info.names:
+    # Only DNS names and IP addresses can match a host name: a URI SAN alone does not help.
+    if not info.is_ca and server_capable and not (info.dns_names or info.ip_addresses):
         cn = f" (its Common Name {info.common_name!r} is ignored)" if info.common_name else ""
         found.add(
             "no-san",
@@ -1438,11 +1443,11 @@ def _certificate_findings(
 def _weak_key(found: _Findings, what: str, key_type: str | None, key_size: int | None) -> None:
     if key_size is None:
         return
-    if key_type == "RSA" and key_size < _MIN_RSA_BITS:
+    if key_type == "RSA" and key_size < MIN_RSA_BITS:
         problem = (
             f"a {key_size}-bit RSA key; OpenSSL and current clients refuse RSA under 2048 bits"
         )
-    elif key_type == "EC" and key_size < _MIN_EC_BITS:
+    elif key_type == "EC" and key_size < MIN_EC_BITS:
         problem = f"a {key_size}-bit EC key; use at least P-256"
     elif key_type == "DSA":
         problem = "a DSA key, which TLS 1.3 does not support and current clients refuse"
@@ -1484,7 +1489,7 @@ def _private_key_info(
         certificate, match = None, "unknown"
     else:
         key_type, key_size, curve = _key_facts(key.public_key())
-        spki = _spki_sha256(key.public_key())
+        spki = public_key_sha256(key.public_key())
         certificate = spki_owner.get(spki)
         match = (
             "matched" if certificate is not None else "mismatch" if cert_spki else "no-certificate"
@@ -1561,7 +1566,7 @@ def _csr_info(index: int, item: _Item, found: _Findings) -> CSRInfo:
         signature_algorithm=algorithm,
         signature_hash=digest,
         signature_valid=csr.is_signature_valid,
-        public_key_sha256=_spki_sha256(csr.public_key()),
+        public_key_sha256=public_key_sha256(csr.public_key()),
         findings=(),
     )
     what = f"#{index + 1} ({info.title})"
@@ -1588,7 +1593,7 @@ def _public_key_info(
     index: int, item: _Item, spki_owner: dict[str, int], found: _Findings
 ) -> PublicKeyInfo:
     key_type, key_size, curve = _key_facts(item.obj)
-    spki = _spki_sha256(item.obj)
+    spki = public_key_sha256(item.obj)
     _weak_key(found, f"public key #{index + 1}", key_type, key_size)
     return PublicKeyInfo(
         index=index,
@@ -1876,17 +1881,6 @@ def _key_facts(key: PublicKeyTypes) -> tuple[str, int | None, str | None]:
         if isinstance(key, kind):
             return name, size, None
     return type(key).__name__, None, None  # pragma: no cover - newer key types
-
-
-def _spki_sha256(key: PublicKeyTypes) -> str:
-    import hashlib
-
-    from cryptography.hazmat.primitives import serialization
-
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).digest().hex(":").upper()
 
 
 def _signature_facts(

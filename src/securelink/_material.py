@@ -16,6 +16,7 @@ import stat
 from . import _kdf, _warn
 from ._compat import dsa_key_classes
 from ._options import PKCS12, Trust
+from ._x509 import MIN_RSA_BITS, FileStamp, duration, utcnow
 from .errors import (
     CertificateProblemError,
     ConfigurationError,
@@ -61,9 +62,6 @@ __all__ = [
 #: far less for anything else), and a bigger input is refused before it is read.
 MAX_INPUT_SIZE = 16 * 1024 * 1024
 
-#: (path, st_dev, st_ino, st_size, st_mtime_ns): enough to notice a file was replaced or rewritten.
-FileStamp = tuple[str, int, int, int, int]
-
 # A block is a BEGIN line, then everything up to the first END line after it.  The splitter finds
 # the two markers with separate searches that only ever move forward: one lazy regex spanning
 # BEGIN to END rescanned the rest of the input for every BEGIN line without an END, which made a
@@ -91,7 +89,6 @@ _FRIENDLY = {
     "OPENSSH PRIVATE KEY": "an OpenSSH private key",
     "PKCS#12": "a PKCS#12 bundle",
 }
-_MIN_RSA_BITS = 2048
 
 
 def _friendly(found: str) -> str:
@@ -752,24 +749,6 @@ class Identity:
         self.key_label = key_label
 
 
-def _utcnow() -> datetime.datetime:
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _fmt_delta(delta: datetime.timedelta) -> str:
-    days = abs(delta.days) if delta.days >= 0 else abs(delta.days) - 1
-    seconds = abs(delta.total_seconds())
-    if seconds < 120:
-        return f"{int(seconds)} seconds"
-    if seconds < 7200:
-        return f"{int(seconds // 60)} minutes"
-    if seconds < 2 * 86400:
-        return f"{int(seconds // 3600)} hours"
-    return f"{max(days, int(seconds // 86400))} days"
-
-
 def _is_ca(cert: x509.Certificate) -> bool:
     from cryptography import x509
 
@@ -934,7 +913,7 @@ def _check_validity(cert: x509.Certificate, label: str, role: str, now: datetime
     if now > not_after:
         raise CertificateProblemError(
             f"the {role} certificate {_subject(cert)!r} from {label} expired on"
-            f" {not_after:%Y-%m-%d %H:%M:%S} UTC, {_fmt_delta(now - not_after)} ago.",
+            f" {not_after:%Y-%m-%d %H:%M:%S} UTC, {duration(now - not_after)} ago.",
             source=label,
             problem="expired",
             subject=_subject(cert),
@@ -945,7 +924,7 @@ def _check_validity(cert: x509.Certificate, label: str, role: str, now: datetime
     if now < not_before:
         raise CertificateProblemError(
             f"the {role} certificate {_subject(cert)!r} from {label} is not valid until"
-            f" {not_before:%Y-%m-%d %H:%M:%S} UTC, {_fmt_delta(not_before - now)} from now.",
+            f" {not_before:%Y-%m-%d %H:%M:%S} UTC, {duration(not_before - now)} from now.",
             source=label,
             problem="not-yet-valid",
             subject=_subject(cert),
@@ -1010,10 +989,10 @@ def check_identity(
             hint=f"Use the CA to issue a {role} certificate (minica, or securelink.devca in"
             " development) and use that; give the CA itself only as ca= or client_ca=.",
         )
-    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < _MIN_RSA_BITS:
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
         raise CertificateProblemError(
             f"the {role} certificate {subject!r} from {cert_label} has a {key.key_size}-bit RSA"
-            f" key; OpenSSL and current clients refuse RSA keys under {_MIN_RSA_BITS} bits.",
+            f" key; OpenSSL and current clients refuse RSA keys under {MIN_RSA_BITS} bits.",
             source=cert_label,
             problem="weak-key",
             subject=subject,
@@ -1042,7 +1021,7 @@ def check_identity(
             " `minica --domains example.internal`, securelink.devca.minica(), or openssl's"
             " -addext subjectAltName=DNS:example.internal).",
         )
-    now = _utcnow()
+    now = utcnow()
     for cert in chain:
         _check_validity(cert, cert_label, role if cert is leaf else "intermediate", now)
         _check_signature_hash(cert, cert_label, role if cert is leaf else "intermediate")
@@ -1300,7 +1279,7 @@ def load_cas(sources: tuple[object, ...], *, what: str, stamps: list[FileStamp])
 def _check_ca_expiry(result: CASet, what: str) -> None:
     if not result.certificates:
         return
-    now = _utcnow()
+    now = utcnow()
     expired = [c for c in result.certificates if c.not_valid_after_utc < now]
     if not expired:
         return

@@ -19,7 +19,7 @@ from .errors import ConfigurationError, MaterialError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import TypeAlias
+    from typing import Any, Self, TypeAlias
 
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
@@ -38,7 +38,16 @@ if TYPE_CHECKING:
     #: bytes, or a ``cryptography`` certificate.
     CASource: TypeAlias = str | os.PathLike[str] | bytes | x509.Certificate
 
-__all__ = ["PKCS12", "ClientAuth", "ClientOptions", "Identity", "Profile", "ServerOptions", "Trust"]
+__all__ = [
+    "PKCS12",
+    "ClientAuth",
+    "ClientOptions",
+    "Identity",
+    "Profile",
+    "ServerOptions",
+    "Trust",
+    "UnknownNames",
+]
 
 
 class Trust(enum.Enum):
@@ -77,6 +86,21 @@ class ClientAuth(enum.Enum):
     #: Require a client certificate that verifies against ``client_ca`` (mutual TLS;
     #: Go's ``RequireAndVerifyClientCert``).
     REQUIRE_AND_VERIFY = "require-and-verify"
+
+
+class UnknownNames(enum.Enum):
+    """What a server does for a client that asks for a name not in ``certificates_by_name``.
+
+    The value of :attr:`ServerOptions.unknown_names`.  Clients that send no name (no SNI)
+    always get the ``cert`` certificate, whatever this says.
+    """
+
+    #: Serve the ``cert`` certificate (the default); the client then checks it against the name
+    #: it asked for, as with any server.
+    DEFAULT = "default"
+    #: Refuse the handshake with an "unrecognized name" alert; the server side gets
+    #: :class:`~securelink.ConnectionRejectedError` with ``hook == "unknown_names"``.
+    REJECT = "reject"
 
 
 class PKCS12(Frozen):
@@ -395,6 +419,37 @@ def _check_versions(
             hint="Raise max_version or lower min_version.",
         )
     return max_version
+
+
+def _profile_versions(
+    profile: Profile, min_version: ssl.TLSVersion | None, max_version: ssl.TLSVersion | None
+) -> ssl.TLSVersion:
+    """Return the minimum version in force: *min_version* if given, else the profile's.
+
+    A version given explicitly that the profile cannot honour fails here rather than being
+    overridden: silently serving TLS 1.3 only to someone who asked for TLS 1.2 would refuse
+    the very clients they meant to admit.
+    """
+    if profile is not Profile.MODERN:
+        return ssl.TLSVersion.TLSv1_2 if min_version is None else min_version
+    for name, version in (("min_version", min_version), ("max_version", max_version)):
+        # Versions that are not TLS versions, or below TLS 1.2, are left to _check_versions.
+        if isinstance(version, ssl.TLSVersion) and _ORDER.get(version, 3) < 3:
+            raise ConfigurationError(
+                f"profile=MODERN is TLS 1.3 only, but {name}={version.name} was given"
+                " explicitly; securelink does not override a version you chose.",
+                field="profile",
+                hint=f"Drop {name} (MODERN means TLS 1.3), or keep {name} and use"
+                " Profile.INTERMEDIATE.",
+            )
+    return ssl.TLSVersion.TLSv1_3 if min_version is None else min_version  # Mozilla "modern"
+
+
+def _unknown_names_member(value: object) -> str:
+    """Name the :class:`UnknownNames` member a wrong ``unknown_names`` value meant."""
+    if isinstance(value, str) and value in ("default", "reject"):
+        return f"UnknownNames.{value.upper()}"
+    return "UnknownNames.DEFAULT or UnknownNames.REJECT"
 
 
 def _check_alpn(alpn: object) -> tuple[str, ...]:
@@ -728,8 +783,9 @@ class ServerOptions(Frozen):
             forms as :attr:`ClientOptions.ca`, except that there is no default and public stores
             (:class:`Trust`) are refused: a public CA vouches for names, not for your clients.
             Required exactly when ``client_auth`` is not ``NONE``.
-        min_version: The lowest TLS version accepted (Go: ``MinVersion``).  Default TLS 1.2;
-            anything lower is refused.
+        min_version: The lowest TLS version accepted (Go: ``MinVersion``).  Not given (or
+            ``None``), it is the profile's: TLS 1.2, or TLS 1.3 with :attr:`Profile.MODERN`;
+            anything below TLS 1.2 is refused.  The attribute holds the version in force.
         max_version: The highest TLS version accepted (Go: ``MaxVersion``); ``None`` means the
             highest the linked OpenSSL supports.
         alpn: Application protocols the server is willing to speak, most preferred first (Go:
@@ -747,14 +803,17 @@ class ServerOptions(Frozen):
         trace: Called with each :class:`~securelink.HandshakeMessage` sent and received, in
             order.  For debugging and teaching: it slows every TLS record down.
         profile: Mozilla's profile: :attr:`Profile.INTERMEDIATE` (default) or
-            :attr:`Profile.MODERN`, which makes the server TLS 1.3 only.
+            :attr:`Profile.MODERN`, which makes the server TLS 1.3 only.  A ``min_version`` or
+            ``max_version`` given explicitly below TLS 1.3 contradicts ``MODERN`` and raises
+            :class:`~securelink.ConfigurationError` with ``field="profile"``.
         certificates_by_name: Other certificates to serve by server name (Go:
             ``GetCertificate``/``NameToCertificate``): ``{"api.example.com": Identity(...),
             "*.example.com": Identity(...)}``.  An exact name wins over a wildcard, which matches
             one label.  ``cert``/``key`` serve clients that send no name.
-        unknown_names: What a client that asks for a name not listed gets: ``"default"`` (the
-            ``cert`` certificate) or ``"reject"`` (an "unrecognized name" alert).  Clients that
-            send no name always get ``cert``.
+        unknown_names: What a client that asks for a name not listed gets: an
+            :class:`UnknownNames` member, :attr:`UnknownNames.DEFAULT` (the ``cert``
+            certificate, the default) or :attr:`UnknownNames.REJECT` (an "unrecognized name"
+            alert).  Clients that send no name always get ``cert``.
         allowed_peers: Accept only clients whose certificate names one of these (exact DNS names,
             IP addresses, URIs such as SPIFFE IDs, or ``fnmatch`` patterns like
             ``spiffe://example.org/billing/*``), checked after verification.  Needs
@@ -764,6 +823,7 @@ class ServerOptions(Frozen):
     __slots__ = (
         "_cert",
         "_client_ca",
+        "_min_version",
         "_names",
         "allowed_peers",
         "alpn",
@@ -834,11 +894,12 @@ class ServerOptions(Frozen):
     trace: Callable[[HandshakeMessage], None] | None
     profile: Profile
     certificates_by_name: Mapping[str, Identity]
-    unknown_names: str
+    unknown_names: UnknownNames
     allowed_peers: tuple[str, ...]
     _cert: tuple[object, ...]
     _client_ca: tuple[object, ...]
     _names: tuple[tuple[str, Identity], ...]
+    _min_version: ssl.TLSVersion | None
 
     def __init__(
         self,
@@ -848,7 +909,7 @@ class ServerOptions(Frozen):
         password: Password | None = None,
         client_auth: ClientAuth = ClientAuth.NONE,
         client_ca: CASource | Sequence[CASource] | None = None,
-        min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
+        min_version: ssl.TLSVersion | None = None,
         max_version: ssl.TLSVersion | None = None,
         alpn: Sequence[str] = (),
         keylog: str | os.PathLike[str] | None = None,
@@ -857,7 +918,7 @@ class ServerOptions(Frozen):
         trace: Callable[[HandshakeMessage], None] | None = None,
         profile: Profile = Profile.INTERMEDIATE,
         certificates_by_name: Mapping[str, Identity] | None = None,
-        unknown_names: str = "default",
+        unknown_names: UnknownNames = UnknownNames.DEFAULT,
         allowed_peers: Sequence[str] = (),
     ) -> None:
         if not isinstance(profile, Profile):
@@ -867,22 +928,21 @@ class ServerOptions(Frozen):
                 hint="Use Profile.INTERMEDIATE (the default) or Profile.MODERN (TLS 1.3 only).",
             )
         self._set("profile", profile)
-        if profile is Profile.MODERN:
-            if min_version is ssl.TLSVersion.TLSv1_2 and max_version is ssl.TLSVersion.TLSv1_2:
-                raise ConfigurationError(
-                    "profile=MODERN is TLS 1.3 only, but max_version is TLS 1.2.",
-                    field="profile",
-                    hint="Drop max_version, or use Profile.INTERMEDIATE.",
-                )
-            min_version = ssl.TLSVersion.TLSv1_3  # Mozilla "modern": TLS 1.3 only
+        # Kept as given (None when left to the profile) so that replace() and pickling pass it on
+        # as given: ServerOptions(...).replace(profile=MODERN) must not see TLS 1.2 as chosen.
+        self._set("_min_version", min_version)
+        min_version = _profile_versions(profile, min_version, max_version)
         names = _check_server_names(certificates_by_name)
         self._set("_names", names)
         self._set("certificates_by_name", dict(names))
-        if unknown_names not in ("default", "reject"):
+        if not isinstance(unknown_names, UnknownNames):
+            # The strings of 0.1 ("default", "reject") are refused rather than converted: one
+            # spelling per value, like profile= and client_auth=; the hint names the member.
             raise ConfigurationError(
-                f"unknown_names must be 'default' or 'reject', not {unknown_names!r}.",
+                f"unknown_names must be a securelink.UnknownNames member, not {unknown_names!r}.",
                 field="unknown_names",
-                hint="'default' serves cert= to names not listed; 'reject' refuses them.",
+                hint=f"Use {_unknown_names_member(unknown_names)}: DEFAULT serves cert= to names"
+                " not listed, REJECT refuses them.",
             )
         self._set("unknown_names", unknown_names)
         peers = _check_patterns("allowed_peers", allowed_peers) if allowed_peers else ()
@@ -948,3 +1008,23 @@ class ServerOptions(Frozen):
             )
         _check_keylog(keylog)
         self._set("keylog", keylog)
+
+    def replace(self, **changes: Any) -> Self:
+        """Return a copy with the given fields changed, checked like a new object.
+
+        A ``min_version`` that was not given stays not given, so ``replace(profile=...)``
+        takes the new profile's minimum instead of clashing with the old one's.
+
+        Raises:
+            TypeError: a name is not a field.
+            ConfigurationError: the changed combination is invalid.
+        """
+        changes.setdefault("min_version", self._min_version)
+        return super().replace(**changes)
+
+    __replace__ = replace  # copy.replace() on Python 3.13+
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as given too, for the same reason as replace().
+        rebuild, (cls, kwargs) = super().__reduce__()
+        return (rebuild, (cls, {**kwargs, "min_version": self._min_version}))

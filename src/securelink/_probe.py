@@ -9,6 +9,7 @@ from ._options import ClientOptions, Trust
 from ._sockets import _chain, connect
 from ._summary import CertificateSummary
 from ._translate import facts_for
+from ._x509 import duration, utcnow
 from .errors import ConfigurationError, MaterialError, SecureLinkError
 
 TYPE_CHECKING = False
@@ -44,7 +45,7 @@ def parse_target(target: str) -> tuple[str, int]:
 
 def _chain_lines(ders: list[bytes], name: str) -> list[str]:
     lines = []
-    now = _utcnow()
+    now = utcnow()
     for depth, der in enumerate(ders):
         try:
             cert = CertificateSummary.from_der(der)
@@ -65,12 +66,6 @@ def _chain_lines(ders: list[bytes], name: str) -> list[str]:
     return lines
 
 
-def _utcnow() -> datetime.datetime:
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC)
-
-
 def problems(
     cert: CertificateSummary, name: str | None, now: datetime.datetime | None = None
 ) -> list[str]:
@@ -88,29 +83,21 @@ def problems(
     Returns:
         One sentence per problem; empty when none is seen.
     """
-    now = now if now is not None else _utcnow()
+    now = now if now is not None else utcnow()
     found = []
     if cert.not_after < now:
         found.append(
-            f"expired on {cert.not_after:%Y-%m-%d %H:%M} UTC, {_days(now - cert.not_after)} ago"
+            f"expired on {cert.not_after:%Y-%m-%d %H:%M} UTC, {duration(now - cert.not_after)} ago"
         )
     if cert.not_before > now:
         found.append(
             f"not valid until {cert.not_before:%Y-%m-%d %H:%M} UTC,"
-            f" {_days(cert.not_before - now)} from now"
+            f" {duration(cert.not_before - now)} from now"
         )
     if name is not None and not _holds(cert.names, name):
         held = ", ".join(n for n in cert.names if "://" not in n) or "no host name"
         found.append(f"not valid for {name!r} (it holds {held})")
     return found
-
-
-def _days(delta: datetime.timedelta) -> str:
-    days = delta.days
-    if days >= 1:
-        return f"{days} day{'s' * (days != 1)}"
-    hours = delta.seconds // 3600
-    return f"{hours} hour{'s' * (hours != 1)}" if hours else "less than an hour"
 
 
 def _holds(names: tuple[str, ...], wanted: str) -> bool:
@@ -195,7 +182,7 @@ def probe(
         if presented:
             # OpenSSL reports one failure; each certificate's other problems are shown too.
             print("the chain the server presented:", file=out)
-            now = _utcnow()
+            now = utcnow()
             for depth, summary in enumerate(presented):
                 print(f"  {depth}: {summary}", file=out)
                 for problem in problems(summary, name if depth == 0 else None, now):

@@ -28,7 +28,10 @@ import threading
 from . import _translate
 from ._context import server_context
 from ._frozen import Frozen
+from ._material import stamp
 from ._options import PKCS12, ServerOptions
+from ._x509 import FileStamp, duration
+from ._x509 import utcnow as _utcnow  # one clock for days_left and warnings; tests move it
 from .errors import ConfigurationError, SecureLinkError
 
 TYPE_CHECKING = False  # typing, logging, signal and datetime stay out of `import securelink`
@@ -55,7 +58,7 @@ _SETTLE_TRIES = 10
 
 #: A file's identity and version (path, device, inode, size, mtime_ns), or just the path when it
 #: cannot be read.
-_Stamp = tuple[str, int, int, int, int] | tuple[str]
+_Stamp = FileStamp | tuple[str]
 
 
 def _logger() -> logging.Logger:
@@ -64,19 +67,9 @@ def _logger() -> logging.Logger:
     return logging.getLogger("securelink")
 
 
-def _utcnow() -> datetime.datetime:
-    # One clock for days_left and the once-a-day warning, so tests can move it.
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC)
-
-
 def _stamp(path: str) -> _Stamp:
-    try:
-        st = os.stat(path)  # follows symlinks: a Kubernetes-style ..data swap is a new inode
-    except OSError:
-        return (path,)
-    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    # stamp() follows symlinks: a Kubernetes-style ..data swap is a new inode.
+    return stamp(path) or (path,)
 
 
 def _watched_paths(options: ServerOptions) -> tuple[str, ...]:
@@ -123,12 +116,9 @@ def _one_line(error: BaseException) -> str:
 
 
 def _describe_days(days: float) -> str:
-    seconds = abs(days) * _DAY
-    if seconds < 2 * 3600:
-        return f"{int(seconds // 60)} minutes"
-    if seconds < 2 * _DAY:
-        return f"{int(seconds // 3600)} hours"
-    return f"{int(seconds // _DAY)} days"
+    import datetime
+
+    return duration(datetime.timedelta(days=days))
 
 
 class _State:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._frozen import Frozen
+from ._x509 import certificate_sha256
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,7 +104,6 @@ class CertificateSummary(Frozen):
         import contextlib
 
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
         from cryptography.x509.oid import NameOID
 
         from ._material import unreadable_fields
@@ -135,7 +135,7 @@ class CertificateSummary(Frozen):
             common_name=common_name,
             not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc,
-            sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+            sha256=certificate_sha256(cert),
             is_ca=bool(is_ca),
             self_signed=cert.issuer == cert.subject,
         )

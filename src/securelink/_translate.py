@@ -20,10 +20,10 @@ import weakref
 
 from . import errors as E
 from ._compat import dsa_key_classes
+from ._x509 import MIN_RSA_BITS, OPENSSL_MIN_EC_BITS, duration, utcnow
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import datetime
     from collections.abc import Callable
     from typing import Any
 
@@ -246,22 +246,6 @@ def _summaries(ders: list[bytes]) -> tuple[CertificateSummary, ...]:
             # turns every such parser error into ValueError): explain without it.
             continue
     return tuple(out)
-
-
-def _utcnow() -> datetime.datetime:
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC)
-
-
-def _days(delta: datetime.timedelta) -> str:
-    seconds = abs(delta.total_seconds())
-    if seconds < 2 * 86400:
-        hours = int(seconds // 3600)
-        return (
-            f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{int(seconds // 60)} minutes"
-        )
-    return f"{round(seconds / 86400)} days"  # to the nearest day: 4 days 23 hours is "5 days"
 
 
 def _trusted(f: Failure) -> str:
@@ -511,10 +495,12 @@ def _small_key(c: _Cert) -> str | None:
         key = c.cert.public_key()
     except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
+    # OpenSSL's own limits (security level 2), not securelink's advice: this explains what the
+    # peer's OpenSSL refused, and a P-224 key passes there (see OPENSSL_MIN_EC_BITS).
     if isinstance(key, (rsa.RSAPublicKey, dsa_key_classes()[1])):
-        small = key.key_size < 2048
+        small = key.key_size < MIN_RSA_BITS
     else:
-        small = isinstance(key, ec.EllipticCurvePublicKey) and key.key_size < 224
+        small = isinstance(key, ec.EllipticCurvePublicKey) and key.key_size < OPENSSL_MIN_EC_BITS
     return _key_text(c) if small else None
 
 
@@ -757,7 +743,7 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
             **base,
         )
     if code in (9, 10):
-        now = _utcnow()
+        now = utcnow()
         pool = built or chain
         if code == 10:
             bad = next((c for c in pool if c.not_after < now), leaf)
@@ -765,7 +751,7 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
                 ago = now - bad.not_after
                 text = (
                     f"{bad.describe()} (issued by {bad.issuer!r}), presented by {where}, expired"
-                    f" on {bad.not_after:%Y-%m-%d %H:%M:%S} UTC, {_days(ago)} ago."
+                    f" on {bad.not_after:%Y-%m-%d %H:%M:%S} UTC, {duration(ago)} ago."
                 )
             else:
                 ago = None
@@ -785,7 +771,7 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
             until = bad.not_before - now
             text = (
                 f"{bad.describe()}, presented by {where}, is not valid until"
-                f" {bad.not_before:%Y-%m-%d %H:%M:%S} UTC, {_days(until)} from now."
+                f" {bad.not_before:%Y-%m-%d %H:%M:%S} UTC, {duration(until)} from now."
             )
         else:
             until = None

@@ -70,7 +70,7 @@ def build_options(pem: bytes, certificate: x509.Certificate) -> None:
         key=pem,
         client_auth=securelink.ClientAuth.REQUIRE_AND_VERIFY,
         client_ca=["clients-ca.pem", certificate],
-        min_version=ssl.TLSVersion.TLSv1_2,
+        min_version=ssl.TLSVersion.TLSv1_3,  # below TLS 1.3 would contradict MODERN (at run time)
         max_version=ssl.TLSVersion.TLSv1_3,
         alpn=("h2",),
         keylog="keys.log",
@@ -82,7 +82,7 @@ def build_options(pem: bytes, certificate: x509.Certificate) -> None:
             "api.example.com": securelink.Identity(cert="api.pem", key="api.key"),
             "*.example.com": securelink.Identity(cert=securelink.PKCS12(b"...")),
         },
-        unknown_names="reject",
+        unknown_names=securelink.UnknownNames.REJECT,
         allowed_peers=["spiffe://example.org/billing"],
     )
 
@@ -302,6 +302,7 @@ def mistakes(
     securelink.ClientOptions(min_version="TLSv1.3")  # type: ignore[arg-type]
     securelink.ClientOptions(min_version=ssl.PROTOCOL_TLS_CLIENT)  # type: ignore[arg-type]
     securelink.ServerOptions(cert="s.pem", key="s.key", profile="modern")  # type: ignore[arg-type]
+    securelink.ServerOptions(cert="s.pem", key="s.key", unknown_names="reject")  # type: ignore[arg-type]
     securelink.ClientOptions(ca=securelink.ClientAuth.NONE)  # type: ignore[arg-type]
     securelink.ClientOptions(verify_connection=no_argument)  # type: ignore[arg-type]
     securelink.ServerOptions(cert="s.pem", certificates_by_name={"a.example": "a.pem"})  # type: ignore[dict-item]
