@@ -17,7 +17,6 @@ is started for it.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 
@@ -102,8 +101,10 @@ class HandshakeReporter:
         """
         if getattr(error, "_securelink_reported", False):
             return False
-        with contextlib.suppress(AttributeError):  # exceptions take attributes
+        try:  # exceptions take attributes
             error._securelink_reported = True  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
         logger = _logger()
         if not logger.isEnabledFor(level):  # silenced: nothing to count either
             return False

@@ -26,7 +26,6 @@ drop.
 from __future__ import annotations
 
 import _ssl
-import contextlib
 import contextvars
 import socket
 import ssl
@@ -126,8 +125,10 @@ def _drain(sock: socket.socket) -> None:
     except OSError:  # timed out, would block, or reset: the drain is over
         pass
     finally:
-        with contextlib.suppress(OSError):
+        try:
             sock.settimeout(timeout)
+        except OSError:
+            pass
 
 
 def peer_started(obj: Any) -> bool | None:
@@ -279,8 +280,10 @@ def _explained(
             # The handshake failed for good: let the server go before the explanation's
             # diagnostic handshake, so that a server serving one connection at a time can
             # answer it.  (The stdlib closes this socket right after, in any case.)
-            with contextlib.suppress(OSError):
+            try:
                 socket.socket.shutdown(obj, socket.SHUT_RDWR)
+            except OSError:
+                pass
         new = _translate.translate(exc, failure)
     except Exception as bug:
         exc.add_note(f"securelink could not explain this error ({type(bug).__name__}: {bug})")
@@ -378,8 +381,10 @@ class SecureLinkSSLSocket(ssl.SSLSocket):
                 _hooks.run_verify_connection(self, hook, peer)
             except SecureLinkError as rejected:
                 # Rejected: close the connection, as the hook asked (the peer sees it closed).
-                with contextlib.suppress(OSError):
+                try:
                     socket.socket.shutdown(self, socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 if self.server_side:
                     _report.report(rejected, peer)
                 raise
@@ -919,13 +924,17 @@ def connect(
     # As Go and asyncio do.  With Nagle's algorithm, a request written right after a resumed
     # TLS 1.2 handshake (whose last flight is the client's) waits for the server's delayed ACK:
     # about 40 ms on Linux, twenty times the handshake.
-    with contextlib.suppress(OSError):
+    try:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
     # A diagnostic handshake explaining a failure goes to the address connected to (never to
     # *host* resolved again), and ends when this call's timeout, counted from its start, does.
     address: tuple[str, int] | None = None
-    with contextlib.suppress(OSError, IndexError):
+    try:
         address = (str(raw.getpeername()[0]), int(raw.getpeername()[1]))
+    except (OSError, IndexError):
+        pass
     scope = _translate.diagnosis_scope.set(
         (address, started + timeout if timeout is not None else None)
     )
@@ -1003,8 +1012,10 @@ def _wrap(
         # session tickets after the client's Finished, in more than one segment: with Nagle's
         # algorithm the second waits for the client's delayed ACK of the first (about 40 ms on
         # Linux), and so does every handshake.
-        with contextlib.suppress(OSError):
+        try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
     address = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
     # The socket's own timeout comes back after the handshake; during it, handshake_timeout
     # bounds the whole handshake (CPython's do_handshake keeps one deadline across its reads).
