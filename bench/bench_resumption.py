@@ -50,6 +50,7 @@ import bench_handshakes as hs
 from bench_handshakes import Figure, Variant
 
 import securelink
+import securelink._connect
 import securelink._sockets
 
 TLS12, TLS13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
@@ -342,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_after": hs._load(),
         "seed": args.seed,
         "sockets_py_sha256": hs._sha256(securelink._sockets.__file__),
+        # The session cache that connect() resumes from lives in _connect.py.
+        "connect_py_sha256": hs._sha256(securelink._connect.__file__),
         "connections_checked": counted,
         "elapsed_s": time.perf_counter() - started,
     }

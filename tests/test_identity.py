@@ -31,8 +31,8 @@ from securelink import (
     client_context,
     server_context,
 )
+from securelink._connect import _forget_sessions
 from securelink._identity import IdentityUnavailableError, PeerIdentity, peer_identity
-from securelink._sockets import _forget_sessions
 from securelink._x509 import public_key_sha256
 from securelink.devca import CertificateAuthority, IssuedCertificate, Usage
 from securelink.errors import FrozenInstanceError

@@ -30,8 +30,8 @@ from securelink import (
     client_context,
     server_context,
 )
-from securelink import _sockets as sockets_module
-from securelink._sockets import _forget_sessions, _session_contexts, _sessions
+from securelink import _connect as connect_module
+from securelink._connect import _forget_sessions, _session_contexts, _sessions
 from securelink.devca import CertificateAuthority, IssuedCertificate, Usage
 
 TIMEOUT = 10.0
@@ -223,10 +223,10 @@ class TestTicketsAndLifetimes:
                 tls.sendall(b"ping")
                 assert tls.recv(10) == b"ping"
             (slot,) = _sessions.values()
-            assert len(slot.pending) == sockets_module._PER_KEY
+            assert len(slot.pending) == connect_module._PER_KEY
             stack.close()
             assert [talk(server.port, options) for _ in range(4)] == [True] * 4
-            assert len(slot.sessions) <= sockets_module._PER_KEY
+            assert len(slot.sessions) <= connect_module._PER_KEY
 
     def test_tls12_session_reused_again_and_again(self, pki: Pki) -> None:
         """A TLS 1.2 session serves several connections, open at the same time too."""
@@ -263,7 +263,7 @@ class TestTicketsAndLifetimes:
         with serving(server_options(pki, version)) as server:
             assert talk(server.port, options) is False
             later = time.time() + 7201  # Python servers give sessions 7200 s
-            monkeypatch.setattr(sockets_module, "time", types.SimpleNamespace(time=lambda: later))
+            monkeypatch.setattr(connect_module, "time", types.SimpleNamespace(time=lambda: later))
             assert talk(server.port, options) is False
 
 
@@ -344,7 +344,7 @@ class TestNeverShared:
         """Only the most recently used keys keep sessions."""
         ca, _, _ = pki
         options = ca.client_options()
-        monkeypatch.setattr(sockets_module, "_SESSION_KEYS", 2)
+        monkeypatch.setattr(connect_module, "_SESSION_KEYS", 2)
         ctx = server_options(pki, TLS12)
         with serving(ctx) as a, serving(ctx) as b, serving(ctx) as c:
             for server in (a, b, c):
@@ -356,7 +356,7 @@ class TestNeverShared:
     def test_bounded_by_contexts(self, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
         """A new context per connection pins only the most recent few contexts."""
         ca, _, _ = pki
-        monkeypatch.setattr(sockets_module, "_SESSION_CONTEXTS", 2)
+        monkeypatch.setattr(connect_module, "_SESSION_CONTEXTS", 2)
         contexts = [client_context(ca.client_options(), shared=False) for _ in range(3)]
         with serving(server_options(pki, TLS12)) as server:
             for ctx in contexts:

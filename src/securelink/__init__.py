@@ -13,6 +13,7 @@ records, :func:`peer_identity` and :class:`RotatingServerContext` are imported o
 (PEP 562), so a program that never uses them does not pay for them.
 """
 
+from ._connect import connect, wrap_client, wrap_server
 from ._context import client_context, server_context
 from ._hooks import ConnectionInfo, HandshakeMessage
 from ._material import MAX_INPUT_SIZE
@@ -26,7 +27,6 @@ from ._options import (
     Trust,
     UnknownNames,
 )
-from ._sockets import connect, wrap_client, wrap_server
 from ._summary import CertificateSummary
 from ._translate import explain, translate_errors
 from ._version import __version__

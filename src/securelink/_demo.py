@@ -16,11 +16,11 @@ import tempfile
 import threading
 
 from . import devca
+from ._connect import connect
 from ._context import server_context
 from ._hooks import ConnectionInfo
 from ._inspect import inspect
 from ._options import ClientAuth, ClientOptions, ServerOptions
-from ._sockets import connect
 from .errors import SecureLinkError
 
 TYPE_CHECKING = False

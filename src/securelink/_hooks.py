@@ -15,6 +15,7 @@ from __future__ import annotations
 import ssl
 import weakref
 
+from ._compat import der_chain
 from ._frozen import Frozen
 from ._x509 import public_key_sha256
 from .errors import ConnectionRejectedError
@@ -31,7 +32,6 @@ __all__ = [
     "HandshakeMessage",
     "make_tracer",
     "peer_chain_der",
-    "tracing_available",
 ]
 
 _HANDSHAKE_TYPES = {
@@ -222,11 +222,6 @@ def rejected(
         hint="The connection was closed on purpose by this end's own hook; if the peer should be"
         " accepted, change the hook's rule (its exception is attached as __cause__).",
     )
-
-
-def tracing_available() -> bool:
-    """Return whether this Python offers the (private) message callback tracing relies on."""
-    return hasattr(ssl.SSLContext, "_msg_callback")
 
 
 class HandshakeMessage:
@@ -424,9 +419,7 @@ class ConnectionInfo(Frozen):
 
 def peer_chain_der(obj: Any) -> list[bytes]:
     """The peer's verified chain (leaf first) as DER, from an ``SSLSocket`` or ``SSLObject``."""
-    from ._sockets import _chain
-
-    chain = _chain(obj, verified=True)
+    chain = der_chain(obj, verified=True)
     if not chain:
         leaf = obj.getpeercert(binary_form=True)
         chain = [leaf] if leaf else []

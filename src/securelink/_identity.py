@@ -12,7 +12,8 @@ from __future__ import annotations
 import ssl
 
 from ._frozen import Frozen
-from ._x509 import certificate_sha256, public_key_sha256
+from ._hooks import peer_chain_der
+from ._x509 import certificate_sha256, public_key_sha256, unreadable_fields
 from .errors import IdentityUnavailableError
 
 TYPE_CHECKING = False
@@ -158,8 +159,6 @@ class PeerIdentity(Frozen):
         """
         from cryptography import x509
         from cryptography.x509.oid import NameOID
-
-        from ._material import unreadable_fields
 
         try:
             certs = tuple(
@@ -327,8 +326,6 @@ def peer_identity(
 
     .. versionadded:: 0.2.0
     """
-    from ._hooks import peer_chain_der
-
     obj = _tls_object(conn)
     try:
         leaf = obj.getpeercert(binary_form=True)

@@ -25,7 +25,6 @@ from ._material import (
     _decrypt,
     _friendly,
     _load_pem_certs,
-    _looks_like_pkcs12,
     _not_pem_nor_der,
     _open_pkcs12,
     _order_chain,
@@ -36,9 +35,17 @@ from ._material import (
     _signed_by,
     _sniff_der,
     check_size,
+)
+from ._summary import CertificateSummary
+from ._x509 import (
+    MIN_EC_BITS,
+    MIN_RSA_BITS,
+    certificate_sha256,
+    duration,
+    looks_like_pkcs12,
+    public_key_sha256,
     unreadable_fields,
 )
-from ._x509 import MIN_EC_BITS, MIN_RSA_BITS, certificate_sha256, duration, public_key_sha256
 from .errors import KeyPasswordError, MaterialError
 
 # typing and datetime are imported only for the type checker: `import securelink` stays cheap.
@@ -52,7 +59,6 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
     from ._options import Password
-    from ._summary import CertificateSummary
 
     #: One object found in the input.
     InspectedObject: TypeAlias = (
@@ -311,8 +317,6 @@ class CertificateInfo(_Value):
         Returns:
             The summary of this certificate.
         """
-        from ._summary import CertificateSummary
-
         return CertificateSummary(
             subject=self.subject,
             issuer=self.issuer,
@@ -908,7 +912,7 @@ def inspect(
     if blocks is not None:
         fmt = "PEM"
         items = [_pem_item(block.label, block.pem, pw, label) for block in blocks]
-    elif _looks_like_pkcs12(data):
+    elif looks_like_pkcs12(data):
         fmt = "PKCS#12"
         items = _pkcs12_items(data, pw, label, general)
     else:
@@ -1213,8 +1217,6 @@ def _certificate_info(
     import datetime
 
     from cryptography import x509
-
-    from ._summary import CertificateSummary
 
     cert: x509.Certificate = item.obj
     summary = CertificateSummary.from_certificate(cert)

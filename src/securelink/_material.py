@@ -16,7 +16,7 @@ import stat
 from . import _kdf, _warn
 from ._compat import dsa_key_classes
 from ._options import PKCS12, Trust
-from ._x509 import MIN_RSA_BITS, FileStamp, duration, utcnow
+from ._x509 import MIN_RSA_BITS, FileStamp, duration, looks_like_pkcs12, unreadable_fields, utcnow
 from .errors import (
     CertificateProblemError,
     ConfigurationError,
@@ -31,18 +31,13 @@ from .errors import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
-    from collections.abc import Callable, Iterable, Sequence
-    from typing import Any, TypeAlias
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
     from ._options import Password
-
-    #: What :func:`unreadable_fields` reads.
-    ParsedObject: TypeAlias = (
-        "x509.Certificate | x509.CertificateSigningRequest | x509.CertificateRevocationList"
-    )
 
 __all__ = [
     "MAX_INPUT_SIZE",
@@ -263,7 +258,7 @@ def _sniff_der(data: bytes) -> str | None:
         return "ENCRYPTED PRIVATE KEY"
     except (ValueError, UnsupportedAlgorithm):
         pass  # not a key we can read: try the other kinds below
-    if _looks_like_pkcs12(data):
+    if looks_like_pkcs12(data):
         return "PKCS#12"
     for loader, name in (
         (x509.load_der_x509_csr, "CERTIFICATE REQUEST"),
@@ -285,18 +280,6 @@ def _sniff_der(data: bytes) -> str | None:
     if isinstance(public, rsa.RSAPublicKey) and public.key_size < 512:
         return None
     return "PUBLIC KEY"
-
-
-def _looks_like_pkcs12(data: bytes) -> bool:
-    # PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, ... } (RFC 7292 section 4).
-    if len(data) < 8 or data[0] != 0x30:
-        return False
-    i = 1
-    if data[i] & 0x80:
-        i += 1 + (data[i] & 0x7F)
-    else:
-        i += 1
-    return data[i : i + 3] == b"\x02\x01\x03"
 
 
 def _what_is(data: bytes, label: str) -> tuple[str, str]:
@@ -645,7 +628,7 @@ def _load_pkcs12(
         if isinstance(bundle.source, bytes | bytearray)
         else _read(bundle.source, "PKCS#12 bundle", stamps)
     )
-    if not _looks_like_pkcs12(data):
+    if not looks_like_pkcs12(data):
         found, described = _what_is(data, label)
         raise MaterialError(
             f"{label} holds {described}, not a PKCS#12 bundle.",
@@ -760,86 +743,6 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 def _subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or "(empty subject)"
-
-
-# cryptography parses a certificate's fields only when they are first read, so a certificate that
-# loads can still raise on `.subject`, `.extensions` or `.public_key()`, with whatever exception
-# its parser uses (ValueError for ASN.1 and key errors, DuplicateExtension, UnsupportedAlgorithm,
-# TypeError...).  The loaders read every field once, here, and turn a failure into a
-# MaterialError; the parse is deterministic, so a certificate that passes can be read anywhere
-# afterwards.
-_WORDS = {
-    "subject": "subject",
-    "issuer": "issuer",
-    "validity": "validity dates",
-    "extensions": "extensions",
-    "public-key": "public key",
-    "signature-algorithm": "signature algorithm",
-    "signature": "signature",
-}
-
-
-def _readers(obj: ParsedObject, signature: bool) -> list[tuple[str, Callable[[], object]]]:
-    """The lazily parsed fields of a certificate, CSR or CRL, each with how to read it."""
-    from cryptography import x509
-
-    def extensions() -> object:
-        # A SubjectAltName's values become Python objects (IP addresses) only when used.
-        for ext in obj.extensions:
-            if isinstance(ext.value, x509.SubjectAlternativeName):
-                list(ext.value)
-        return None
-
-    if isinstance(obj, x509.CertificateRevocationList):
-        return [
-            ("issuer", lambda: obj.issuer),
-            ("validity", lambda: (obj.last_update_utc, obj.next_update_utc)),
-            ("extensions", extensions),
-            ("signature-algorithm", lambda: obj.signature_hash_algorithm),
-        ]
-    if isinstance(obj, x509.CertificateSigningRequest):
-        return [
-            ("subject", lambda: obj.subject),
-            ("extensions", extensions),
-            ("public-key", obj.public_key),
-            ("signature-algorithm", lambda: obj.signature_hash_algorithm),
-            ("signature", lambda: obj.is_signature_valid),
-        ]
-    cert = obj
-    # Reading a name parses it (rfc4514_string() only formats it, at several times the cost);
-    # the serial number is parsed at load (and warns on each read when it is negative).
-    readers: list[tuple[str, Callable[[], object]]] = [
-        ("subject", lambda: cert.subject),
-        ("issuer", lambda: cert.issuer),
-        ("validity", lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc)),
-        ("extensions", extensions),
-        ("public-key", cert.public_key),
-    ]
-    if signature:
-        readers.append(("signature-algorithm", lambda: cert.signature_hash_algorithm))
-    return readers
-
-
-def unreadable_fields(
-    obj: ParsedObject, *, signature: bool = False
-) -> list[tuple[str, str, Exception]]:
-    """Return the fields of *obj* that cannot be read: (key, words, the exception), in order.
-
-    Args:
-        obj: A loaded certificate, CSR or CRL.
-        signature: Also read a certificate's signature algorithm (which only one's own chain
-            needs: nothing checks a trust anchor's own signature).  CSRs' and CRLs' are always
-            read.
-    """
-    bad = []
-    for field, read in _readers(obj, signature):
-        try:
-            read()
-        except Warning:
-            raise  # a warning turned into an error (-W error) is not a field that cannot be read
-        except Exception as exc:  # any parser error: the types differ by field and version
-            bad.append((field, _WORDS[field], exc))
-    return bad
 
 
 def _reason(exc: Exception) -> str:

@@ -12,7 +12,9 @@ import ssl
 import sys
 from collections.abc import Sequence
 
+from ._compat import dsa_key_classes, tracing_available
 from ._frozen import Frozen
+from ._x509 import looks_like_pkcs12
 from .errors import ConfigurationError, MaterialError
 
 # typing is not imported at run time: it would cost a tenth of `import ssl` for annotations only.
@@ -344,8 +346,6 @@ def _is_private_key(value: object) -> bool:
         return False  # as for certificates: no key object exists without cryptography
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-    from ._compat import dsa_key_classes
-
     kinds = (
         rsa.RSAPrivateKey,
         ec.EllipticCurvePrivateKey,
@@ -552,9 +552,7 @@ def _maybe_pkcs12(cert: tuple[object, ...]) -> bool:
         return False
     source = cert[0]
     if isinstance(source, bytes):
-        from ._material import _looks_like_pkcs12
-
-        if _looks_like_pkcs12(source):
+        if looks_like_pkcs12(source):
             raise MaterialError(
                 "the in-memory certificate holds a PKCS#12 bundle in DER form, not a certificate.",
                 source="the in-memory certificate",
@@ -575,16 +573,14 @@ def _check_hook(name: str, hook: object) -> None:
             field=name,
             hint=f"Pass a function for {name}, or leave it unset.",
         )
-    if name == "trace" and hook is not None:
-        from ._hooks import tracing_available
-
-        if not tracing_available():  # pragma: no cover - every CPython 3.11-3.13 has it
-            raise ConfigurationError(
-                "trace is not available on this Python: it relies on CPython's private"
-                " SSLContext._msg_callback, which this interpreter lacks.",
-                field="trace",
-                hint="Leave trace unset, or trace with `openssl s_client -msg` instead.",
-            )
+    # Every CPython 3.11-3.13 has the private callback, hence no coverage of the refusal.
+    if name == "trace" and hook is not None and not tracing_available():  # pragma: no cover
+        raise ConfigurationError(
+            "trace is not available on this Python: it relies on CPython's private"
+            " SSLContext._msg_callback, which this interpreter lacks.",
+            field="trace",
+            hint="Leave trace unset, or trace with `openssl s_client -msg` instead.",
+        )
 
 
 def _check_keylog(keylog: object) -> None:

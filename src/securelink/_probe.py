@@ -5,8 +5,9 @@ from __future__ import annotations
 import ssl
 
 from ._clihints import cli_hint
+from ._compat import der_chain
+from ._connect import connect
 from ._options import ClientOptions, Trust
-from ._sockets import _chain, connect
 from ._summary import CertificateSummary
 from ._translate import facts_for
 from ._x509 import duration, utcnow
@@ -162,7 +163,7 @@ def probe(
             # What the connection shows is taken before the read: a close clears some of it.
             ok, chain = (
                 _report(host, port, name, sock),
-                _chain_lines(_chain(sock, verified=False), name),
+                _chain_lines(der_chain(sock, verified=False), name),
             )
             if _await_verdict(sock):
                 ok.append("  note:     the server closed the connection right after the handshake")

@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 import time
 
+from .errors import RemoteError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
@@ -229,8 +231,6 @@ def said_nothing(error: BaseException, obj: object) -> bool:
     client's cipher suites once it has read its ClientHello.
     """
     import ssl
-
-    from .errors import RemoteError
 
     if isinstance(error, RemoteError):
         closed = error.alert is None

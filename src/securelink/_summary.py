@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._frozen import Frozen
-from ._x509 import certificate_sha256
+from ._x509 import certificate_sha256, unreadable_fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -105,8 +105,6 @@ class CertificateSummary(Frozen):
 
         from cryptography import x509
         from cryptography.x509.oid import NameOID
-
-        from ._material import unreadable_fields
 
         bad = {field: (words, exc) for field, words, exc in unreadable_fields(cert)}
         for field in ("subject", "issuer", "validity"):

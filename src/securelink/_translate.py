@@ -20,14 +20,13 @@ import weakref
 
 from . import errors as E
 from ._compat import dsa_key_classes
+from ._summary import CertificateSummary
 from ._x509 import MIN_RSA_BITS, OPENSSL_MIN_EC_BITS, duration, utcnow
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
-
-    from ._summary import CertificateSummary
 
 __all__ = ["ContextFacts", "Failure", "explain", "register", "translate", "translate_errors"]
 
@@ -235,8 +234,6 @@ def _common(f: Failure, exc: BaseException, side: str) -> dict[str, Any]:
 
 
 def _summaries(ders: list[bytes]) -> tuple[CertificateSummary, ...]:
-    from ._summary import CertificateSummary
-
     out = []
     for der in ders:
         try:

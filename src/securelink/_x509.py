@@ -11,9 +11,16 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Callable
+    from typing import TypeAlias
 
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+    #: What :func:`unreadable_fields` reads.
+    ParsedObject: TypeAlias = (
+        "x509.Certificate | x509.CertificateSigningRequest | x509.CertificateRevocationList"
+    )
 
 __all__ = [
     "MIN_EC_BITS",
@@ -22,7 +29,9 @@ __all__ = [
     "FileStamp",
     "certificate_sha256",
     "duration",
+    "looks_like_pkcs12",
     "public_key_sha256",
+    "unreadable_fields",
     "utcnow",
 ]
 
@@ -112,3 +121,96 @@ def duration(delta: datetime.timedelta) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return "less than a minute"
+
+
+# cryptography parses a certificate's fields only when they are first read, so a certificate that
+# loads can still raise on `.subject`, `.extensions` or `.public_key()`, with whatever exception
+# its parser uses (ValueError for ASN.1 and key errors, DuplicateExtension, UnsupportedAlgorithm,
+# TypeError...).  The loaders read every field once, here, and turn a failure into a
+# MaterialError; the parse is deterministic, so a certificate that passes can be read anywhere
+# afterwards.
+_WORDS = {
+    "subject": "subject",
+    "issuer": "issuer",
+    "validity": "validity dates",
+    "extensions": "extensions",
+    "public-key": "public key",
+    "signature-algorithm": "signature algorithm",
+    "signature": "signature",
+}
+
+
+def _readers(obj: ParsedObject, signature: bool) -> list[tuple[str, Callable[[], object]]]:
+    """The lazily parsed fields of a certificate, CSR or CRL, each with how to read it."""
+    from cryptography import x509
+
+    def extensions() -> object:
+        # A SubjectAltName's values become Python objects (IP addresses) only when used.
+        for ext in obj.extensions:
+            if isinstance(ext.value, x509.SubjectAlternativeName):
+                list(ext.value)
+        return None
+
+    if isinstance(obj, x509.CertificateRevocationList):
+        return [
+            ("issuer", lambda: obj.issuer),
+            ("validity", lambda: (obj.last_update_utc, obj.next_update_utc)),
+            ("extensions", extensions),
+            ("signature-algorithm", lambda: obj.signature_hash_algorithm),
+        ]
+    if isinstance(obj, x509.CertificateSigningRequest):
+        return [
+            ("subject", lambda: obj.subject),
+            ("extensions", extensions),
+            ("public-key", obj.public_key),
+            ("signature-algorithm", lambda: obj.signature_hash_algorithm),
+            ("signature", lambda: obj.is_signature_valid),
+        ]
+    cert = obj
+    # Reading a name parses it (rfc4514_string() only formats it, at several times the cost);
+    # the serial number is parsed at load (and warns on each read when it is negative).
+    readers: list[tuple[str, Callable[[], object]]] = [
+        ("subject", lambda: cert.subject),
+        ("issuer", lambda: cert.issuer),
+        ("validity", lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc)),
+        ("extensions", extensions),
+        ("public-key", cert.public_key),
+    ]
+    if signature:
+        readers.append(("signature-algorithm", lambda: cert.signature_hash_algorithm))
+    return readers
+
+
+def unreadable_fields(
+    obj: ParsedObject, *, signature: bool = False
+) -> list[tuple[str, str, Exception]]:
+    """Return the fields of *obj* that cannot be read: (key, words, the exception), in order.
+
+    Args:
+        obj: A loaded certificate, CSR or CRL.
+        signature: Also read a certificate's signature algorithm (which only one's own chain
+            needs: nothing checks a trust anchor's own signature).  CSRs' and CRLs' are always
+            read.
+    """
+    bad = []
+    for field, read in _readers(obj, signature):
+        try:
+            read()
+        except Warning:
+            raise  # a warning turned into an error (-W error) is not a field that cannot be read
+        except Exception as exc:  # any parser error: the types differ by field and version
+            bad.append((field, _WORDS[field], exc))
+    return bad
+
+
+def looks_like_pkcs12(data: bytes) -> bool:
+    """Return whether *data* starts like a DER PKCS#12 bundle (a PFX of version 3)."""
+    # PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, ... } (RFC 7292 section 4).
+    if len(data) < 8 or data[0] != 0x30:
+        return False
+    i = 1
+    if data[i] & 0x80:
+        i += 1 + (data[i] & 0x7F)
+    else:
+        i += 1
+    return data[i : i + 3] == b"\x02\x01\x03"

@@ -20,8 +20,8 @@ import errno
 import functools
 import ssl
 
-from . import _hostnames, _report, _sockets, _translate
-from ._sockets import _client_context, _server_context
+from . import _connect, _hostnames, _report, _sockets, _translate
+from ._connect import _client_context, _server_context
 from .errors import HandshakeError, ProtocolMismatchError, RemoteError, SecureLinkError
 
 TYPE_CHECKING = False
@@ -213,13 +213,13 @@ async def open_connection(
     # wrote.  (This also keeps a securelink.aio server's own flush, inherited when this code
     # runs in its handler, off this connection.)
     flush_token = _sockets.asyncio_flush.set(_sockets.flush_asyncio_alert)
-    key: _sockets._SessionKey | None = None
+    key: _connect._SessionKey | None = None
     settings: tuple[object, ...] = ()
     session = None
     if resume and _translate.facts_for(ctx) is not None:
         key = (id(ctx), host, port, name)
-        settings = _sockets._session_settings(ctx)
-        session = _sockets._take_session(ctx, key, settings)
+        settings = _connect._session_settings(ctx)
+        session = _connect._take_session(ctx, key, settings)
     session_token = _sockets.asyncio_session.set(session)
     created: list[ssl.SSLObject] = []
     objects_token = _sockets.asyncio_objects.set(created)
@@ -282,7 +282,7 @@ async def open_connection(
     finally:
         if key is not None and not connected:
             # Whatever failed, the next attempt starts afresh, with a full handshake.
-            _sockets._forget_sessions(key)
+            _connect._forget_sessions(key)
         _sockets.asyncio_peer.reset(token)
         _sockets.asyncio_flush.reset(flush_token)
         _sockets.asyncio_session.reset(session_token)
@@ -293,7 +293,7 @@ async def open_connection(
         _sockets.asyncio_address.reset(address_token)
     ssl_object = transport.get_extra_info("ssl_object")
     if key is not None and ssl_object is not None:
-        _sockets._remember(ctx, key, settings, ssl_object)
+        _connect._remember(ctx, key, settings, ssl_object)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
@@ -306,7 +306,7 @@ async def start_server(
     options_or_context: ServerOptions | ssl.SSLContext,
     *,
     on_handshake_error: Callable[[SecureLinkError], None] | None = None,
-    handshake_timeout: float = _sockets.HANDSHAKE_TIMEOUT,
+    handshake_timeout: float = _connect.HANDSHAKE_TIMEOUT,
     ssl_handshake_timeout: float | None = None,
     **kwargs: Any,
 ) -> asyncio.Server:
@@ -349,7 +349,7 @@ async def start_server(
        :class:`~securelink.HandshakeTimeoutError` instead of a ``RemoteError`` blaming the client.
     """
     ctx = _server_context(options_or_context)
-    timeout = _sockets._check_timeout(
+    timeout = _connect._check_timeout(
         handshake_timeout if ssl_handshake_timeout is None else ssl_handshake_timeout,
         optional=False,
     )

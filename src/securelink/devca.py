@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._material import load_certificates, load_private_key
 from ._options import ClientAuth, ClientOptions, ServerOptions
 from .errors import ConfigurationError, KeyMismatchError, MaterialError
 
@@ -369,8 +370,6 @@ class CertificateAuthority:
             KeyMismatchError: the key does not belong to the certificate.
         """
         from cryptography import x509
-
-        from ._material import load_certificates, load_private_key
 
         certs, cert_label = load_certificates(cert_pem, what="CA certificate", stamps=[])
         key, key_label = load_private_key(key_pem, password, stamps=[])
@@ -942,8 +941,6 @@ def minica(
         _write_new(cert_path, ca.cert_pem, 0o644)
     else:
         from cryptography import x509
-
-        from ._material import load_certificates, load_private_key
 
         certs, cert_label = load_certificates(cert_path, what="CA certificate", stamps=[])
         key, key_label = load_private_key(key_path, None, stamps=[])
