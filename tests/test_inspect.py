@@ -1288,9 +1288,9 @@ class TestResult:
     def test_construction_checks_fields(self) -> None:
         """Values are built by keyword, with every field and no others."""
         with pytest.raises(TypeError, match="needs the field 'index'"):
-            Finding(code="x", severity="info", message="m")  # type: ignore[call-arg]
+            Finding(code="expired", severity="info", message="m")  # type: ignore[call-arg]
         with pytest.raises(TypeError, match="has no field 'colour'"):
-            Finding(code="x", severity="info", message="m", index=None, colour=1)  # type: ignore[call-arg]
+            Finding(code="expired", severity="info", message="m", index=None, colour=1)  # type: ignore[call-arg]
 
     def test_summary(self, dev: DevCorpus) -> None:
         """A certificate's CertificateSummary is the one error messages would carry."""

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     from cryptography import x509
 
+    from .errors import RejectingHook
+
 __all__ = [
     "ConnectionInfo",
     "HandshakeMessage",
@@ -84,7 +86,7 @@ _CHANGE_CIPHER_SPEC, _ALERT, _HANDSHAKE = 20, 21, 22
 
 
 #: A check run after verification: (its name in error messages, the callable).
-Check = tuple[str, "Callable[[ConnectionInfo], None]"]
+Check = tuple["RejectingHook", "Callable[[ConnectionInfo], None]"]
 
 
 class Hooks:
@@ -198,7 +200,7 @@ def run_verify_connection(
 
 def rejected(
     obj: Any,
-    hook: str,
+    hook: RejectingHook,
     exc: BaseException,
     peer_names: tuple[str, ...],
     peer: tuple[str, int] | None,

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from cryptography import x509
 
+    from .errors import IdentityProblem
+
     IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 __all__ = ["IdentityUnavailableError", "PeerIdentity", "peer_identity"]
@@ -230,7 +232,7 @@ def _rebuild(values: dict[str, Any]) -> PeerIdentity:
     return PeerIdentity(**values)
 
 
-def _unavailable(problem: str, what: str) -> IdentityUnavailableError:
+def _unavailable(problem: IdentityProblem, what: str) -> IdentityUnavailableError:
     if problem == "closed":
         return IdentityUnavailableError(
             f"{what} is closed, so its peer's identity is gone with its TLS state.",

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
     from ._options import Password
+    from .errors import FindingCode
 
     #: One object found in the input.
     InspectedObject: TypeAlias = (
@@ -151,7 +152,10 @@ class Finding(_Value):
     """Something in the input a person should act on.
 
     Attributes:
-        code: A stable key for programs.  Errors (this will fail somewhere):
+        code: A stable key for programs, typed ``securelink.errors.FindingCode``; a problem that
+            loading also refuses has the same code as its
+            :attr:`CertificateProblemError.problem <securelink.CertificateProblemError>`.
+            Errors (this will fail somewhere):
             ``"expired"``, ``"not-yet-valid"``, ``"no-san"`` (a server-capable leaf with no DNS
             or IP SubjectAltName: its Common Name is ignored), ``"weak-key"`` (RSA under 2048
             bits, EC under 256, DSA), ``"sha1-signature"``, ``"md5-signature"``,
@@ -181,7 +185,7 @@ class Finding(_Value):
     _fields = ("code", "severity", "message", "index")
     __slots__ = _fields
 
-    code: str
+    code: FindingCode
     severity: str
     message: str
     index: int | None
@@ -749,7 +753,7 @@ class Inspection(_Value):
         """The certificate revocation lists, in order."""
         return tuple(o for o in self.objects if isinstance(o, CRLInfo))
 
-    def codes(self) -> tuple[str, ...]:
+    def codes(self) -> tuple[FindingCode, ...]:
         """Return the codes of all findings, in order (handy in tests and scripts).
 
         Returns:
@@ -1110,7 +1114,7 @@ def _pkcs12_items(data: bytes, pw: bytes | None, label: str, general: list[Findi
 # ---------------------------------------------------------------------------------------------
 # Describing the objects and finding what to fix
 
-_SEVERITY = {
+_SEVERITY: dict[FindingCode, str] = {
     "expired": "error",
     "not-yet-valid": "error",
     "no-san": "error",
@@ -1153,7 +1157,7 @@ class _Findings:
         self.index = index
         self.items: list[Finding] = []
 
-    def add(self, code: str, message: str) -> None:
+    def add(self, code: FindingCode, message: str) -> None:
         self.items.append(
             Finding(code=code, severity=_SEVERITY[code], message=message, index=self.index)
         )
@@ -1464,7 +1468,7 @@ def _weak_key(found: _Findings, what: str, key_type: str | None, key_size: int |
 def _weak_signature(found: _Findings, what: str, digest: str | None) -> None:
     if digest in {"sha1", "md5"}:
         found.add(
-            f"{digest}-signature",
+            "sha1-signature" if digest == "sha1" else "md5-signature",
             f"The {what} is signed with {'SHA-1' if digest == 'sha1' else 'MD5'}, which OpenSSL"
             " and every current client reject. Reissue it with a SHA-256 signature.",
         )

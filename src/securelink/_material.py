@@ -845,7 +845,7 @@ def _check_signature_hash(cert: x509.Certificate, label: str, role: str) -> None
             f"the {role} certificate {_subject(cert)!r} from {label} is signed with"
             f" {algorithm.name.upper()}, which OpenSSL and every current client reject.",
             source=label,
-            problem="weak-signature",
+            problem="sha1-signature" if algorithm.name == "sha1" else "md5-signature",
             subject=_subject(cert),
             hint="Reissue it with a SHA-256 signature.",
         )
@@ -918,7 +918,7 @@ def check_identity(
             " SubjectAltName. Clients check host names only against the SAN (the Common Name is"
             " ignored, as by browsers, Go and securelink), so no client could verify it.",
             source=cert_label,
-            problem="no-subject-alt-name",
+            problem="no-san",
             subject=subject,
             hint="Reissue it with the server's names as SANs (for example"
             " `minica --domains example.internal`, securelink.devca.minica(), or openssl's"
@@ -936,7 +936,7 @@ def check_identity(
                 f" is followed by {_subject(parent)!r}, which did not issue it. Chain as given:"
                 f" {present}.",
                 source=cert_label,
-                problem="chain-order",
+                problem="chain-out-of-order",
                 subject=_subject(child),
                 hint="Put the leaf first, then each certificate's issuer in turn; leave out the"
                 " root (`cat leaf.pem intermediate.pem > chain.pem`).",

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from .errors import AuthorityKind
+
 __all__ = ["ContextFacts", "Failure", "explain", "register", "translate", "translate_errors"]
 
 
@@ -858,7 +860,7 @@ def _unknown_authority(
     if code == 2:
         # Part of the chain came from this end's trusted CAs, but the issuer of the last of them
         # is nowhere: an intermediate trusted on its own, which needs VERIFY_X509_PARTIAL_CHAIN.
-        kind = "untrusted-root"
+        kind: AuthorityKind = "untrusted-root"
         top = built[-1] if built else None
         issuer = top.issuer if top is not None else ""
         flags = f.context.verify_flags if f.context is not None else None

@@ -43,9 +43,141 @@ TYPE_CHECKING = False  # typing is not imported at run time, to keep `import sec
 
 if TYPE_CHECKING:
     import datetime
-    from typing import Any
+    from typing import Any, Literal, TypeAlias
 
     from ._summary import CertificateSummary
+
+    # The values of each "cause" field, for type checkers.  At run time each alias is built on
+    # first use from ``_VOCABULARY`` below (so that ``import securelink`` does not import typing);
+    # tests/test_vocabulary.py checks that both spell the same values.
+
+    #: :attr:`CertificateProblemError.problem`.  The codes about one certificate are those of
+    #: :attr:`securelink.Finding.code` for the same fact: loading and ``inspect`` agree.
+    CertificateProblem: TypeAlias = Literal[
+        "no-san",
+        "expired",
+        "not-yet-valid",
+        "chain-out-of-order",
+        "ca-as-leaf",
+        "weak-key",
+        "sha1-signature",
+        "md5-signature",
+        "no-ca-certificate",
+        "all-cas-expired",
+        "unreadable-field",
+    ]
+    #: :attr:`securelink.Finding.code`: what :func:`securelink.inspect` finds.
+    FindingCode: TypeAlias = Literal[
+        "expired",
+        "not-yet-valid",
+        "no-san",
+        "weak-key",
+        "sha1-signature",
+        "md5-signature",
+        "ca-as-leaf",
+        "chain-out-of-order",
+        "key-mismatch",
+        "invalid-signature",
+        "stale-crl",
+        "wrong-password",
+        "unreadable-field",
+        "expires-soon",
+        "missing-aki",
+        "missing-ski",
+        "ca-missing-key-usage",
+        "legacy-key-encryption",
+        "readable-key-file",
+        "no-server-auth",
+        "password-required",
+        "not-inspected",
+    ]
+    #: :attr:`KeyPasswordError.reason` (OpenSSL's reason is :attr:`HandshakeError.reason`).
+    PasswordReason: TypeAlias = Literal["missing", "wrong"]
+    #: :attr:`ProtocolMismatchError.mismatch`.
+    MismatchKind: TypeAlias = Literal["version", "cipher", "key_exchange", "unknown"]
+    #: :attr:`UnknownAuthorityError.kind`.
+    AuthorityKind: TypeAlias = Literal[
+        "self-signed", "untrusted-root", "incomplete-chain", "unknown-issuer"
+    ]
+    #: :attr:`ConnectionRejectedError.hook`.
+    RejectingHook: TypeAlias = Literal[
+        "verify_connection", "on_server_name", "allowed_peers", "pin_public_keys", "unknown_names"
+    ]
+    #: :attr:`IdentityUnavailableError.problem`.
+    IdentityProblem: TypeAlias = Literal[
+        "handshake-not-done", "closed", "unverified", "unreadable-certificate"
+    ]
+
+#: The values of each cause field at run time, in the order of the aliases above.
+_VOCABULARY: dict[str, tuple[str, ...]] = {
+    "CertificateProblem": (
+        "no-san",
+        "expired",
+        "not-yet-valid",
+        "chain-out-of-order",
+        "ca-as-leaf",
+        "weak-key",
+        "sha1-signature",
+        "md5-signature",
+        "no-ca-certificate",
+        "all-cas-expired",
+        "unreadable-field",
+    ),
+    "FindingCode": (
+        "expired",
+        "not-yet-valid",
+        "no-san",
+        "weak-key",
+        "sha1-signature",
+        "md5-signature",
+        "ca-as-leaf",
+        "chain-out-of-order",
+        "key-mismatch",
+        "invalid-signature",
+        "stale-crl",
+        "wrong-password",
+        "unreadable-field",
+        "expires-soon",
+        "missing-aki",
+        "missing-ski",
+        "ca-missing-key-usage",
+        "legacy-key-encryption",
+        "readable-key-file",
+        "no-server-auth",
+        "password-required",
+        "not-inspected",
+    ),
+    "PasswordReason": ("missing", "wrong"),
+    "MismatchKind": ("version", "cipher", "key_exchange", "unknown"),
+    "AuthorityKind": ("self-signed", "untrusted-root", "incomplete-chain", "unknown-issuer"),
+    "RejectingHook": (
+        "verify_connection",
+        "on_server_name",
+        "allowed_peers",
+        "pin_public_keys",
+        "unknown_names",
+    ),
+    "IdentityProblem": ("handshake-not-done", "closed", "unverified", "unreadable-certificate"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Build the ``Literal`` alias of a cause field on first use (PEP 562).
+
+    ``securelink.errors.CertificateProblem`` and the other aliases are ``typing.Literal`` types
+    at run time too (``typing.get_args`` lists the values), without importing :mod:`typing`
+    whenever securelink is imported.
+    """
+    values = _VOCABULARY.get(name)
+    if values is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import typing
+
+    literal: Any = typing.Literal  # subscripted with a run-time tuple, which mypy cannot check
+    alias = literal[values]  # Literal[("a", "b")] is Literal["a", "b"]
+    globals()[name] = alias
+    return alias
+
 
 __all__ = [
     "CertificateExpiredError",
@@ -209,13 +341,21 @@ class KeyPasswordError(MaterialError):
     securelink never lets OpenSSL prompt on the terminal, so this is raised instead of a hang.
 
     Attributes:
-        reason: ``"missing"`` (encrypted, no password given) or ``"wrong"`` (decryption failed).
+        reason: ``"missing"`` (encrypted, no password given) or ``"wrong"`` (decryption failed);
+            typed ``securelink.errors.PasswordReason``.  Not OpenSSL's reason: a
+            :class:`HandshakeError`'s ``reason`` is that.
     """
 
-    reason: str
+    reason: PasswordReason
 
     def __init__(
-        self, message: str, *, source: str, reason: str, found: str | None = None, hint: str = ""
+        self,
+        message: str,
+        *,
+        source: str,
+        reason: PasswordReason,
+        found: str | None = None,
+        hint: str = "",
     ) -> None:
         self.reason = reason
         super().__init__(message, source=source, found=found, hint=hint)
@@ -225,10 +365,11 @@ class CertificateProblemError(MaterialError):
     """Our own certificate or chain is unusable, found before any connection is made.
 
     Attributes:
-        problem: A stable key for the cause: ``"no-subject-alt-name"``, ``"expired"``,
-            ``"not-yet-valid"``, ``"chain-order"``, ``"ca-as-leaf"``, ``"weak-key"``,
-            ``"weak-signature"`` (SHA-1 or MD5), ``"no-ca-certificate"``,
-            ``"all-cas-expired"`` or ``"unreadable-field"`` (a certificate that parses, but one of
+        problem: A stable key for the cause, typed ``securelink.errors.CertificateProblem``:
+            ``"no-san"``, ``"expired"``, ``"not-yet-valid"``, ``"chain-out-of-order"``,
+            ``"ca-as-leaf"``, ``"weak-key"``, ``"sha1-signature"``, ``"md5-signature"``,
+            ``"no-ca-certificate"``, ``"all-cas-expired"`` or ``"unreadable-field"`` (a
+            certificate that parses, but one of
             whose fields cannot be read: a malformed name or extension, a duplicated extension,
             a public key of an unknown algorithm or an EC point off its curve; a CA refused for
             its key at load says so).
@@ -237,7 +378,7 @@ class CertificateProblemError(MaterialError):
         not_after: End of its validity period (timezone-aware UTC), where relevant.
     """
 
-    problem: str
+    problem: CertificateProblem
     subject: str
     not_before: datetime.datetime | None
     not_after: datetime.datetime | None
@@ -247,7 +388,7 @@ class CertificateProblemError(MaterialError):
         message: str,
         *,
         source: str,
-        problem: str,
+        problem: CertificateProblem,
         subject: str,
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
@@ -354,7 +495,8 @@ class ProtocolMismatchError(HandshakeError):
     """The two ends have no TLS version, or no cipher suite, in common.
 
     Attributes:
-        mismatch: ``"version"``, ``"cipher"``, ``"key_exchange"`` (the server's finite-field
+        mismatch: Typed ``securelink.errors.MismatchKind``: ``"version"``, ``"cipher"``,
+            ``"key_exchange"`` (the server's finite-field
             Diffie-Hellman group is too small: ``DH_KEY_TOO_SMALL``), or ``"unknown"`` when
             OpenSSL's report does not say.
         local_versions: The TLS versions this end allows, such as ``("TLSv1.2", "TLSv1.3")``.
@@ -365,7 +507,7 @@ class ProtocolMismatchError(HandshakeError):
             ``"ECDHE-ECDSA-AES128-SHA"``; otherwise ``None``.
     """
 
-    mismatch: str
+    mismatch: MismatchKind
     local_versions: tuple[str, ...]
     peer_version: str | None
     peer_cipher: str | None
@@ -374,7 +516,7 @@ class ProtocolMismatchError(HandshakeError):
         self,
         message: str,
         *,
-        mismatch: str,
+        mismatch: MismatchKind,
         local_versions: tuple[str, ...],
         peer_version: str | None = None,
         peer_cipher: str | None = None,
@@ -432,7 +574,8 @@ class UnknownAuthorityError(CertificateVerificationError):
     """The certificate was not issued by a CA this end trusts ("unknown authority").
 
     Attributes:
-        kind: What went wrong: ``"self-signed"`` (the certificate signed itself),
+        kind: What went wrong, typed ``securelink.errors.AuthorityKind``: ``"self-signed"``
+            (the certificate signed itself),
             ``"untrusted-root"`` (the chain ends at a root that is not trusted; also a chain
             that reaches a trusted intermediate CA whose own root is not trusted, on a context
             without ``VERIFY_X509_PARTIAL_CHAIN``),
@@ -447,12 +590,12 @@ class UnknownAuthorityError(CertificateVerificationError):
             ``"2 CA certificates loaded into the context"``.
     """
 
-    kind: str
+    kind: AuthorityKind
     issuer: str
     trusted: str
 
     def __init__(
-        self, message: str, *, kind: str, issuer: str, trusted: str, **kwargs: Any
+        self, message: str, *, kind: AuthorityKind, issuer: str, trusted: str, **kwargs: Any
     ) -> None:
         self.kind = kind
         self.issuer = issuer
@@ -583,15 +726,18 @@ class ConnectionRejectedError(HandshakeError):
     The connection was closed on purpose; the hook's exception is ``__cause__``.
 
     Attributes:
-        hook: Which hook or rule refused: ``"verify_connection"``, ``"on_server_name"``,
+        hook: Which hook or rule refused, typed ``securelink.errors.RejectingHook``:
+            ``"verify_connection"``, ``"on_server_name"``,
             ``"allowed_peers"``, ``"pin_public_keys"`` or ``"unknown_names"``.
         hook_reason: The hook's exception message.
     """
 
-    hook: str
+    hook: RejectingHook
     hook_reason: str
 
-    def __init__(self, message: str, *, hook: str, hook_reason: str, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, hook: RejectingHook, hook_reason: str, **kwargs: Any
+    ) -> None:
         self.hook = hook
         self.hook_reason = hook_reason
         super().__init__(message, **kwargs)
@@ -637,7 +783,8 @@ class IdentityUnavailableError(SecureLinkError, ValueError):
     ``None`` then.
 
     Attributes:
-        problem: A stable key for the cause: ``"handshake-not-done"`` (not connected yet, or
+        problem: A stable key for the cause, typed ``securelink.errors.IdentityProblem``:
+            ``"handshake-not-done"`` (not connected yet, or
             the handshake has not finished), ``"closed"`` (the socket was closed, and its TLS
             state with it), ``"unverified"`` (the context does not verify the peer's
             certificate, ``verify_mode`` ``CERT_NONE``, so the names in it prove nothing), or
@@ -645,9 +792,9 @@ class IdentityUnavailableError(SecureLinkError, ValueError):
             of its fields).
     """
 
-    problem: str
+    problem: IdentityProblem
 
-    def __init__(self, message: str, *, problem: str, hint: str = "") -> None:
+    def __init__(self, message: str, *, problem: IdentityProblem, hint: str = "") -> None:
         self.problem = problem
         super().__init__(message, hint=hint)
 
