@@ -122,6 +122,13 @@ def _material_hint(
         )
     if flag is None or found is None:
         return exc.hint
+    return _misplaced_hint(command, found, flag, files) or exc.hint
+
+
+def _misplaced_hint(
+    command: str, found: str, flag: str, files: Mapping[str, str | None]
+) -> str | None:
+    """Say what the file given as `flag` is instead, and where it belongs (None: no advice)."""
     if found in _KEY_FOUND and flag in ("--cert", "--ca-cert"):
         whose = "the CA's" if flag == "--ca-cert" else "the"
         return (
@@ -160,7 +167,7 @@ def _material_hint(
         return "A public key cannot prove anything: give the matching private key file as --key."
     if found == "OPENSSH PRIVATE KEY":
         return "Convert it with `ssh-keygen -p -m PKCS8 -f FILE`, then give the result as --key."
-    return exc.hint
+    return None
 
 
 def _handshake_hint(exc: E.HandshakeError) -> str:

@@ -1194,16 +1194,8 @@ def _describe_all(
             objects.append(
                 _private_key_info(index, item, cert_spki, spki_owner, key_file_mode, found)
             )
-        elif item.kind in {"csr", "crl"} and (bad := unreadable_fields(item.obj)):
-            objects.append(_unreadable_object(index, item, bad, found))
-        elif item.kind == "csr":
-            objects.append(_csr_info(index, item, found))
-        elif item.kind == "public-key":
-            objects.append(_public_key_info(index, item, spki_owner, found))
-        elif item.kind == "crl":
-            objects.append(_crl_info(index, item, by_subject, now, found))
         else:
-            objects.append(_other_object(index, item, found))
+            objects.append(_describe_other(index, item, spki_owner, by_subject, now, found))
     if all_certs and has_key and len(items) > 1:
         _check_ca_as_leaf(objects, all_certs[0][0])
     chain = _chain_info(certs, by_subject)
@@ -1213,6 +1205,26 @@ def _describe_all(
     return Inspection(
         source=label, format=fmt, objects=tuple(objects), chain=chain, findings=tuple(findings)
     )
+
+
+def _describe_other(
+    index: int,
+    item: _Item,
+    spki_owner: dict[str, int],
+    by_subject: dict[x509.Name, list[tuple[int, x509.Certificate]]],
+    now: datetime.datetime,
+    found: _Findings,
+) -> InspectedObject:
+    """Describe an object that is neither a certificate nor a private key."""
+    if item.kind in {"csr", "crl"} and (bad := unreadable_fields(item.obj)):
+        return _unreadable_object(index, item, bad, found)
+    if item.kind == "csr":
+        return _csr_info(index, item, found)
+    if item.kind == "public-key":
+        return _public_key_info(index, item, spki_owner, found)
+    if item.kind == "crl":
+        return _crl_info(index, item, by_subject, now, found)
+    return _other_object(index, item, found)
 
 
 def _certificate_info(

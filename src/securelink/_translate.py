@@ -26,7 +26,7 @@ from ._x509 import MIN_RSA_BITS, OPENSSL_MIN_EC_BITS, duration, utcnow
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, TypeAlias
 
     from .errors import AuthorityKind
 
@@ -267,6 +267,39 @@ def _cert_label(f: Failure) -> str:
 
 # --- verification failures -------------------------------------------------------------------
 
+# OpenSSL 3.0's certificate verification codes (x509_vfy.h) that the explanations tell apart;
+# the ssl module exports none of them (SSLCertVerificationError.verify_code is a bare int).
+X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT = 2
+X509_V_ERR_UNABLE_TO_GET_CRL = 3
+X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE = 4
+X509_V_ERR_CERT_SIGNATURE_FAILURE = 7
+X509_V_ERR_CERT_NOT_YET_VALID = 9
+X509_V_ERR_CERT_HAS_EXPIRED = 10
+X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
+X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19
+X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+X509_V_ERR_CERT_REVOKED = 23
+X509_V_ERR_NO_ISSUER_PUBLIC_KEY = 24
+X509_V_ERR_PATH_LENGTH_EXCEEDED = 25
+X509_V_ERR_INVALID_PURPOSE = 26
+X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION = 34
+X509_V_ERR_HOSTNAME_MISMATCH = 62
+X509_V_ERR_IP_ADDRESS_MISMATCH = 64
+X509_V_ERR_EE_KEY_TOO_SMALL = 66
+X509_V_ERR_CA_KEY_TOO_SMALL = 67
+X509_V_ERR_CA_MD_TOO_WEAK = 68
+X509_V_ERR_INVALID_CA = 79
+X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN = 81
+X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA = 82
+X509_V_ERR_ISSUER_NAME_EMPTY = 83
+X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER = 85
+X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER = 86
+X509_V_ERR_EMPTY_SUBJECT_ALT_NAME = 87
+X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL = 88
+X509_V_ERR_CA_BCONS_NOT_CRITICAL = 89
+X509_V_ERR_CA_CERT_MISSING_KEY_USAGE = 92
+
 # The verification codes without a subclass of their own, numbered as in OpenSSL 3.0's
 # x509_vfy.h (X509_V_ERR_*; 1.1.1 numbered some of them differently).  Each names which
 # certificate the code blames: the "leaf", a "ca" certificate in the chain, or "any" of them; the
@@ -276,46 +309,46 @@ def _cert_label(f: Failure) -> str:
 # 64 HostnameMismatchError's.
 _VERIFY_TEXT: dict[int, tuple[str, str, str]] = {
     # code: (blame, what is wrong with the certificate, what to do)
-    3: (  # UNABLE_TO_GET_CRL
+    X509_V_ERR_UNABLE_TO_GET_CRL: (
         "any",
         "could not be checked for revocation (CRL checking is on, and no certificate revocation"
         " list from its issuer is loaded)",
         "Load the issuer's CRL into the context (load_verify_locations), or stop requiring CRL"
         " checks (verify_flags).",
     ),
-    4: (  # UNABLE_TO_DECRYPT_CERT_SIGNATURE
+    X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE: (
         "any",
         "has a signature that cannot be decrypted with its issuer's public key (it is damaged)",
         "Replace {it} with an intact copy, or reissue it from its CA.",
     ),
-    7: (  # CERT_SIGNATURE_FAILURE
+    X509_V_ERR_CERT_SIGNATURE_FAILURE: (
         "any",
         "has a signature that does not verify (it was not signed by the key of the CA it names"
         " as its issuer, or it was altered after signing)",
         "Replace {it} with an intact copy; if its CA was recreated with a new key under the same"
         " name, reissue it from that CA.",
     ),
-    23: (  # CERT_REVOKED
+    X509_V_ERR_CERT_REVOKED: (
         "any",
         "has been revoked (its issuer's certificate revocation list lists it)",
         "The peer must replace the revoked certificate with a newly issued one.",
     ),
-    24: (  # NO_ISSUER_PUBLIC_KEY
+    X509_V_ERR_NO_ISSUER_PUBLIC_KEY: (
         "ca",
         "has no public key that OpenSSL can use, so the certificates it issued cannot be checked",
         "Reissue {it} with an ECDSA or RSA key.",
     ),
-    25: (  # PATH_LENGTH_EXCEEDED
+    X509_V_ERR_PATH_LENGTH_EXCEEDED: (
         "ca",
         "allows fewer intermediate CAs below it than the chain has{detail}",
         "Issue the certificate from a CA higher up, or reissue {it} with a larger path length.",
     ),
-    26: (  # INVALID_PURPOSE
+    X509_V_ERR_INVALID_PURPOSE: (
         "any",
         "is not allowed for this purpose{detail}",
         "Reissue {it} with {purpose} in its extended key usage.",
     ),
-    34: (  # UNHANDLED_CRITICAL_EXTENSION
+    X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION: (
         "any",
         "has an extension marked critical that OpenSSL does not handle{detail}, and a"
         " certificate with a critical extension the verifier does not understand must be refused"
@@ -323,78 +356,78 @@ _VERIFY_TEXT: dict[int, tuple[str, str, str]] = {
         "Reissue {it} without that extension, or with it not marked critical (RFC 5280 forbids"
         " marking the key identifiers critical).",
     ),
-    66: (  # EE_KEY_TOO_SMALL
+    X509_V_ERR_EE_KEY_TOO_SMALL: (
         "leaf",
         "has a key too small for OpenSSL's security level{detail}",
         "Reissue {it} with an ECDSA P-256 or RSA-2048 (or larger) key.",
     ),
-    67: (  # CA_KEY_TOO_SMALL
+    X509_V_ERR_CA_KEY_TOO_SMALL: (
         "ca",
         "has a key too small for OpenSSL's security level{detail}",
         "Replace {it} with a CA that has an ECDSA P-256 or RSA-2048 (or larger) key, and reissue"
         " the certificates below it.",
     ),
-    68: (  # CA_MD_TOO_WEAK
+    X509_V_ERR_CA_MD_TOO_WEAK: (
         "any",
         "is signed with a digest too weak for OpenSSL's security level{detail}",
         "Reissue {it} with a SHA-256 signature.",
     ),
-    79: (  # INVALID_CA
+    X509_V_ERR_INVALID_CA: (
         "ca",
         "is not a valid CA certificate{detail}, yet it issued the certificate below it",
         "Issue certificates only from a CA certificate (basicConstraints CA:TRUE, keyUsage"
         " keyCertSign), such as one made by securelink.devca or minica: a leaf certificate cannot"
         " issue others.",
     ),
-    81: (  # PATHLEN_WITHOUT_KU_KEY_CERT_SIGN
+    X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN: (
         "ca",
         "sets a path length (basicConstraints pathLenConstraint) without keyUsage"
         " keyCertSign{detail}, which strict mode (RFC 5280) refuses",
         "Reissue {it} with keyUsage keyCertSign and cRLSign, marked critical.",
     ),
-    82: (  # KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA
+    X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA: (
         "any",
         "is not a CA, yet its keyUsage includes keyCertSign, which strict mode (RFC 5280) refuses",
         "Reissue {it} without keyCertSign in its keyUsage (a leaf needs digitalSignature, and"
         " keyEncipherment for an RSA key).",
     ),
-    83: (  # ISSUER_NAME_EMPTY
+    X509_V_ERR_ISSUER_NAME_EMPTY: (
         "any",
         "has an empty issuer name (the CA that issued it has an empty subject), which strict"
         " mode (RFC 5280) refuses",
         "Reissue the CA with a subject name (at least a Common Name), then reissue the"
         " certificates below it.",
     ),
-    85: (  # MISSING_AUTHORITY_KEY_IDENTIFIER
+    X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER: (
         "any",
         "has no Authority Key Identifier extension, which strict mode (RFC 5280) requires"
         " (Python 3.13 turns strict mode on by default)",
         "Reissue {it} with an authorityKeyIdentifier (every modern CA, and securelink.devca, adds"
         " one).",
     ),
-    86: (  # MISSING_SUBJECT_KEY_IDENTIFIER
+    X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER: (
         "ca",
         "has no Subject Key Identifier extension, which strict mode (RFC 5280) requires of a CA",
         "Reissue {it} with a subjectKeyIdentifier.",
     ),
-    87: (  # EMPTY_SUBJECT_ALT_NAME
+    X509_V_ERR_EMPTY_SUBJECT_ALT_NAME: (
         "any",
         "has a SubjectAltName extension with no names in it, which strict mode (RFC 5280) refuses",
         "Reissue {it} with the names it is for in its SubjectAltName.",
     ),
-    88: (  # EMPTY_SUBJECT_SAN_NOT_CRITICAL
+    X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL: (
         "any",
         "has an empty subject and a SubjectAltName not marked critical, which strict mode"
         " (RFC 5280) refuses (without a subject, the SubjectAltName must be critical)",
         "Reissue {it} with a subject (a Common Name), or with its SubjectAltName marked critical.",
     ),
-    89: (  # CA_BCONS_NOT_CRITICAL
+    X509_V_ERR_CA_BCONS_NOT_CRITICAL: (
         "ca",
         "has a basicConstraints extension not marked critical, which strict mode (RFC 5280)"
         " requires of a CA",
         "Reissue {it} with basicConstraints marked critical.",
     ),
-    92: (  # CA_CERT_MISSING_KEY_USAGE
+    X509_V_ERR_CA_CERT_MISSING_KEY_USAGE: (
         "ca",
         "has no keyUsage extension, which strict mode (RFC 5280) requires of a CA",
         "Reissue {it} with keyUsage keyCertSign and cRLSign, marked critical.",
@@ -602,59 +635,109 @@ def _bad_signature(c: _Cert, chain: list[_Cert]) -> str | None:
     return None
 
 
-def _at_fault_test(code: int, c: _Cert, chain: list[_Cert], f: Failure) -> str | None:
-    """Whether *c* has the problem *code* names: a detail ("" for none), or None."""
-    from cryptography import x509
+def _no_issuer_key(c: _Cert) -> str | None:
     from cryptography.exceptions import UnsupportedAlgorithm
 
-    if code in (4, 7):
-        return _bad_signature(c, chain)
-    if code == 24:
-        try:
-            c.cert.public_key()
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            return "" if c.index else None
-        return None
-    if code == 25:
-        return _path_too_long(c)
-    if code == 26:
-        return _wrong_purpose(c, f)
-    if code == 34:
-        return _critical_unknown(c)
-    if code == 66:
-        return _small_key(c) if c.index == 0 else None
-    if code == 67:
-        return _small_key(c) if c.index else None
-    if code == 68:
-        return _weak_digest(c)
-    if code == 79:
-        return _not_a_ca(c)
+    try:
+        c.cert.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return "" if c.index else None
+    return None
+
+
+def _pathlen_without_cert_sign(c: _Cert) -> str | None:
+    from cryptography import x509
+
     ku = c.ext(x509.KeyUsage)
     bc = c.ext(x509.BasicConstraints)
-    if code == 81:
-        cert_sign = ku is not None and ku.value.key_cert_sign
-        if bc is None or bc.value.path_length is None or cert_sign:
-            return None
-        return "it has no keyUsage extension at all" if ku is None else ""
-    if code == 82:
-        return "" if not c.is_ca() and ku is not None and ku.value.key_cert_sign else None
-    if code == 83:
-        return "" if len(c.cert.issuer) == 0 else None
-    if code == 85:
-        aki = c.ext(x509.AuthorityKeyIdentifier)
-        return "" if not c.anchor and aki is None and c.cert.version == x509.Version.v3 else None
-    if code == 86:
-        return "" if c.is_ca() and c.ext(x509.SubjectKeyIdentifier) is None else None
+    cert_sign = ku is not None and ku.value.key_cert_sign
+    if bc is None or bc.value.path_length is None or cert_sign:
+        return None
+    return "it has no keyUsage extension at all" if ku is None else ""
+
+
+def _cert_sign_on_non_ca(c: _Cert) -> bool:
+    from cryptography import x509
+
+    ku = c.ext(x509.KeyUsage)
+    return not c.is_ca() and ku is not None and bool(ku.value.key_cert_sign)
+
+
+def _no_authority_key_id(c: _Cert) -> bool:
+    from cryptography import x509
+
+    aki = c.ext(x509.AuthorityKeyIdentifier)
+    return not c.anchor and aki is None and c.cert.version == x509.Version.v3
+
+
+def _ca_without_subject_key_id(c: _Cert) -> bool:
+    from cryptography import x509
+
+    return c.is_ca() and c.ext(x509.SubjectKeyIdentifier) is None
+
+
+def _empty_san(c: _Cert) -> bool:
+    from cryptography import x509
+
     san = c.ext(x509.SubjectAlternativeName)
-    if code == 87:
-        return "" if san is not None and len(san.value) == 0 else None
-    if code == 88:
-        return "" if len(c.cert.subject) == 0 and san is not None and not san.critical else None
-    if code == 89:
-        return "" if bc is not None and bc.value.ca and not bc.critical else None
-    if code == 92:
-        return "" if c.is_ca() and ku is None else None
-    return None
+    return san is not None and len(san.value) == 0
+
+
+def _empty_subject_san_not_critical(c: _Cert) -> bool:
+    from cryptography import x509
+
+    san = c.ext(x509.SubjectAlternativeName)
+    return len(c.cert.subject) == 0 and san is not None and not san.critical
+
+
+def _ca_constraints_not_critical(c: _Cert) -> bool:
+    from cryptography import x509
+
+    bc = c.ext(x509.BasicConstraints)
+    return bc is not None and bc.value.ca and not bc.critical
+
+
+def _ca_without_key_usage(c: _Cert) -> bool:
+    from cryptography import x509
+
+    return c.is_ca() and c.ext(x509.KeyUsage) is None
+
+
+def _flag(check: Callable[[_Cert], bool]) -> _FaultTest:
+    """A test that has no detail to add: "" when *check* finds the problem, else None."""
+    return lambda c, chain, f: "" if check(c) else None
+
+
+# Whether a certificate of the chain has the problem a verify code names: a detail ("" for
+# none), or None.  Codes without an entry blame no certificate in particular.
+_FaultTest: TypeAlias = "Callable[[_Cert, list[_Cert], Failure], str | None]"
+_FAULT_TESTS: dict[int, _FaultTest] = {
+    X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE: lambda c, chain, f: _bad_signature(c, chain),
+    X509_V_ERR_CERT_SIGNATURE_FAILURE: lambda c, chain, f: _bad_signature(c, chain),
+    X509_V_ERR_NO_ISSUER_PUBLIC_KEY: lambda c, chain, f: _no_issuer_key(c),
+    X509_V_ERR_PATH_LENGTH_EXCEEDED: lambda c, chain, f: _path_too_long(c),
+    X509_V_ERR_INVALID_PURPOSE: lambda c, chain, f: _wrong_purpose(c, f),
+    X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION: lambda c, chain, f: _critical_unknown(c),
+    X509_V_ERR_EE_KEY_TOO_SMALL: lambda c, chain, f: _small_key(c) if c.index == 0 else None,
+    X509_V_ERR_CA_KEY_TOO_SMALL: lambda c, chain, f: _small_key(c) if c.index else None,
+    X509_V_ERR_CA_MD_TOO_WEAK: lambda c, chain, f: _weak_digest(c),
+    X509_V_ERR_INVALID_CA: lambda c, chain, f: _not_a_ca(c),
+    X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN: lambda c, chain, f: _pathlen_without_cert_sign(c),
+    X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA: _flag(_cert_sign_on_non_ca),
+    X509_V_ERR_ISSUER_NAME_EMPTY: _flag(lambda c: len(c.cert.issuer) == 0),
+    X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER: _flag(_no_authority_key_id),
+    X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER: _flag(_ca_without_subject_key_id),
+    X509_V_ERR_EMPTY_SUBJECT_ALT_NAME: _flag(_empty_san),
+    X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL: _flag(_empty_subject_san_not_critical),
+    X509_V_ERR_CA_BCONS_NOT_CRITICAL: _flag(_ca_constraints_not_critical),
+    X509_V_ERR_CA_CERT_MISSING_KEY_USAGE: _flag(_ca_without_key_usage),
+}
+
+
+def _at_fault_test(code: int, c: _Cert, chain: list[_Cert], f: Failure) -> str | None:
+    """Whether *c* has the problem *code* names: a detail ("" for none), or None."""
+    test = _FAULT_TESTS.get(code)
+    return test(c, chain, f) if test is not None else None
 
 
 def _at_fault(code: int, blame: str, f: Failure) -> tuple[_Cert | None, str]:
@@ -702,91 +785,138 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
         verify_message=message,
         chain=chain,
     )
+    if code in (X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH):
+        return _hostname_mismatch(code, f, leaf, message, base)
+    if code == X509_V_ERR_CERT_HAS_EXPIRED:
+        return _expired(f, built or chain, leaf, base)
+    if code == X509_V_ERR_CERT_NOT_YET_VALID:
+        return _not_yet_valid(f, built or chain, leaf, base)
+    if code in _UNTRUSTED_CODES:  # the chain does not reach a trusted CA
+        return _unknown_authority(exc, f, chain, base)
+    return _certificate_problem(code, f, leaf, message, base)
+
+
+# The codes of a chain that does not reach a trusted CA: UnknownAuthorityError's.
+_UNTRUSTED_CODES = frozenset(
+    {
+        X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
+        X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT,
+        X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN,
+        X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+        X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+    }
+)
+
+
+def _hostname_mismatch(
+    code: int, f: Failure, leaf: CertificateSummary | None, message: str, base: dict[str, Any]
+) -> E.HostnameMismatchError:
     where = _where(f)
     which = _cert_label(f)
-    if code in (62, 64):
-        expected = f.server_hostname or _quoted(message) or ""  # "": not known here
-        presented = leaf.names if leaf else ()
-        cn = leaf.common_name if leaf else None
-        wanted = repr(expected) if expected else "the name this end asked for"
-        if leaf is None:  # explain() without the connection: the names are unknown here
-            text = f"the {which} of {where} is not valid for {wanted}."
-        elif presented:
-            text = f"the {which} of {where} is valid for {', '.join(presented)}, not {wanted}."
-        elif cn:
-            text = (
-                f"the {which} of {where} has no SubjectAltName, only the Common Name {cn!r};"
-                f" Common Names are not checked (RFC 6125, as in browsers and Go: they are"
-                f" ambiguous and were deprecated in 2000), so it is not valid for {wanted}."
-            )
-        else:
-            text = f"the {which} of {where} names no host at all, so it is not valid for {wanted}."
+    expected = f.server_hostname or _quoted(message) or ""  # "": not known here
+    presented = leaf.names if leaf else ()
+    cn = leaf.common_name if leaf else None
+    wanted = repr(expected) if expected else "the name this end asked for"
+    if leaf is None:  # explain() without the connection: the names are unknown here
+        text = f"the {which} of {where} is not valid for {wanted}."
+    elif presented:
+        text = f"the {which} of {where} is valid for {', '.join(presented)}, not {wanted}."
+    elif cn:
+        text = (
+            f"the {which} of {where} has no SubjectAltName, only the Common Name {cn!r};"
+            f" Common Names are not checked (RFC 6125, as in browsers and Go: they are"
+            f" ambiguous and were deprecated in 2000), so it is not valid for {wanted}."
+        )
+    else:
+        text = f"the {which} of {where} names no host at all, so it is not valid for {wanted}."
+    hint = (
+        "Connect with a name the certificate holds, or reissue it with"
+        f" {wanted} as a SubjectAltName."
+    )
+    if not presented and cn:
+        hint = f"Reissue the certificate with {cn!r} as a SubjectAltName (DNS or IP)."
+    if presented and code == X509_V_ERR_IP_ADDRESS_MISMATCH:
         hint = (
-            "Connect with a name the certificate holds, or reissue it with"
-            f" {wanted} as a SubjectAltName."
+            f"Connect by a name the certificate holds, or reissue it with the IP address"
+            f" {expected or 'this end asked for'} as an IP SubjectAltName."
         )
-        if not presented and cn:
-            hint = f"Reissue the certificate with {cn!r} as a SubjectAltName (DNS or IP)."
-        if presented and code == 64:
-            hint = (
-                f"Connect by a name the certificate holds, or reissue it with the IP address"
-                f" {expected or 'this end asked for'} as an IP SubjectAltName."
-            )
-        return E.HostnameMismatchError(
-            text,
-            expected=expected,
-            presented=presented,
-            common_name=cn,
-            certificate=leaf,
-            hint=hint,
-            **base,
+    return E.HostnameMismatchError(
+        text,
+        expected=expected,
+        presented=presented,
+        common_name=cn,
+        certificate=leaf,
+        hint=hint,
+        **base,
+    )
+
+
+def _expired(
+    f: Failure,
+    pool: tuple[CertificateSummary, ...],
+    leaf: CertificateSummary | None,
+    base: dict[str, Any],
+) -> E.CertificateExpiredError:
+    where = _where(f)
+    now = utcnow()
+    bad = next((c for c in pool if c.not_after < now), leaf)
+    if bad is not None:
+        ago = now - bad.not_after
+        text = (
+            f"{bad.describe()} (issued by {bad.issuer!r}), presented by {where}, expired"
+            f" on {bad.not_after:%Y-%m-%d %H:%M:%S} UTC, {duration(ago)} ago."
         )
-    if code in (9, 10):
-        now = utcnow()
-        pool = built or chain
-        if code == 10:
-            bad = next((c for c in pool if c.not_after < now), leaf)
-            if bad is not None:
-                ago = now - bad.not_after
-                text = (
-                    f"{bad.describe()} (issued by {bad.issuer!r}), presented by {where}, expired"
-                    f" on {bad.not_after:%Y-%m-%d %H:%M:%S} UTC, {duration(ago)} ago."
-                )
-            else:
-                ago = None
-                text = f"a certificate presented by {where} has expired."
-            return E.CertificateExpiredError(
-                text,
-                not_after=bad.not_after if bad else None,
-                expired_for=ago,
-                certificate=bad,
-                hint="The peer must renew its certificate. If it was renewed already, it is still"
-                " serving the old one: restart or reload it. If the date looks wrong, check this"
-                " machine's clock.",
-                **base,
-            )
-        bad = next((c for c in pool if c.not_before > now), leaf)
-        if bad is not None:
-            until = bad.not_before - now
-            text = (
-                f"{bad.describe()}, presented by {where}, is not valid until"
-                f" {bad.not_before:%Y-%m-%d %H:%M:%S} UTC, {duration(until)} from now."
-            )
-        else:
-            until = None
-            text = f"a certificate presented by {where} is not valid yet."
-        return E.CertificateNotYetValidError(
-            text,
-            not_before=bad.not_before if bad else None,
-            valid_in=until,
-            certificate=bad,
-            hint="Check the clocks: this machine's (and the issuer's) clock may be wrong, or the"
-            " certificate was issued with a start date in the future. If the clock is right,"
-            " wait, or reissue the certificate with an earlier start date.",
-            **base,
+    else:
+        ago = None
+        text = f"a certificate presented by {where} has expired."
+    return E.CertificateExpiredError(
+        text,
+        not_after=bad.not_after if bad else None,
+        expired_for=ago,
+        certificate=bad,
+        hint="The peer must renew its certificate. If it was renewed already, it is still"
+        " serving the old one: restart or reload it. If the date looks wrong, check this"
+        " machine's clock.",
+        **base,
+    )
+
+
+def _not_yet_valid(
+    f: Failure,
+    pool: tuple[CertificateSummary, ...],
+    leaf: CertificateSummary | None,
+    base: dict[str, Any],
+) -> E.CertificateNotYetValidError:
+    where = _where(f)
+    now = utcnow()
+    bad = next((c for c in pool if c.not_before > now), leaf)
+    if bad is not None:
+        until = bad.not_before - now
+        text = (
+            f"{bad.describe()}, presented by {where}, is not valid until"
+            f" {bad.not_before:%Y-%m-%d %H:%M:%S} UTC, {duration(until)} from now."
         )
-    if code in (2, 18, 19, 20, 21):  # the chain does not reach a trusted CA
-        return _unknown_authority(exc, f, chain, base)
+    else:
+        until = None
+        text = f"a certificate presented by {where} is not valid yet."
+    return E.CertificateNotYetValidError(
+        text,
+        not_before=bad.not_before if bad else None,
+        valid_in=until,
+        certificate=bad,
+        hint="Check the clocks: this machine's (and the issuer's) clock may be wrong, or the"
+        " certificate was issued with a start date in the future. If the clock is right,"
+        " wait, or reissue the certificate with an earlier start date.",
+        **base,
+    )
+
+
+def _certificate_problem(
+    code: int, f: Failure, leaf: CertificateSummary | None, message: str, base: dict[str, Any]
+) -> E.CertificateVerificationError:
+    """A verification code without a subclass of its own: the table's text, about the culprit."""
+    where = _where(f)
+    which = _cert_label(f)
     about = f" ({leaf.describe()})" if leaf else ""
     entry = _VERIFY_TEXT.get(code)
     if entry is None:
@@ -800,7 +930,7 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
     blame, problem, fix = entry
     culprit, detail = _at_fault(code, blame, f)
     purpose = "clientAuth" if f.role == "server" else "serverAuth"
-    if not detail and code == 26:
+    if not detail and code == X509_V_ERR_INVALID_PURPOSE:
         whose = "a client's" if f.role == "server" else "a server's"
         detail = f"{whose} certificate needs {purpose} in its extended key usage, or none at all"
     problem = problem.replace("{detail}", f" ({detail})" if detail else "")
@@ -818,7 +948,7 @@ def _verification(exc: ssl.SSLCertVerificationError, f: Failure) -> E.HandshakeE
         origin = _origin(culprit.der, f)
         subject = f"the {kind} {bad.subject!r} in its chain{origin}"
         it = f"the {kind} {bad.subject!r}"
-    if code == 26 and culprit is not None and culprit.index:
+    if code == X509_V_ERR_INVALID_PURPOSE and culprit is not None and culprit.index:
         fix = (
             "Reissue {it} with {purpose} in its extended key usage, or with none at all (a CA's"
             " extended key usage limits every certificate below it)."
@@ -854,46 +984,15 @@ def _unknown_authority(
     trusted = _trusted(f)
     leaf = chain[0] if chain else None
     last = chain[-1] if chain else None
-    built = _summaries(f.verified)
+    kind: AuthorityKind
     # Without the chain (explain() on a foreign exception) the issuer is not known: it is left
     # out of the text, and `issuer` is "".
-    if code == 2:
-        # Part of the chain came from this end's trusted CAs, but the issuer of the last of them
-        # is nowhere: an intermediate trusted on its own, which needs VERIFY_X509_PARTIAL_CHAIN.
-        kind: AuthorityKind = "untrusted-root"
-        top = built[-1] if built else None
-        issuer = top.issuer if top is not None else ""
-        flags = f.context.verify_flags if f.context is not None else None
-        off = (
-            " (VERIFY_X509_PARTIAL_CHAIN is off)"
-            if flags is not None and not flags & ssl.VERIFY_X509_PARTIAL_CHAIN
-            else ""
-        )
-        if top is not None:
-            text = (
-                f"the {which} chain presented by {where} reaches the CA {top.subject!r}, which"
-                " this end trusts, but this end does not accept an intermediate CA as a trust"
-                f" anchor on its own{off}, and the CA's issuer {issuer!r} is not among the trusted"
-                " CAs."
-            )
-            hint = (
-                f"Trust the root CA {issuer!r} as well, or set ssl.VERIFY_X509_PARTIAL_CHAIN in"
-                " the context's verify_flags (securelink's contexts and Python 3.13's default"
-                " context do) so that a trusted intermediate CA is enough."
-            )
-        else:
-            text = (
-                f"the {which} chain presented by {where} reaches a CA that this end trusts"
-                f" ({trusted}), but this end does not accept an intermediate CA as a trust anchor"
-                f" on its own{off}, and that CA's issuer is not among the trusted CAs."
-            )
-            hint = (
-                "Trust the root CA above the intermediate as well, or set"
-                " ssl.VERIFY_X509_PARTIAL_CHAIN in the context's verify_flags (securelink's"
-                " contexts and Python 3.13's default context do) so that a trusted intermediate"
-                " CA is enough."
-            )
-    elif code == 18 or (leaf is not None and leaf.self_signed and len(chain) == 1):
+    if code == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        kind = "untrusted-root"
+        issuer, text, hint = _partial_chain_verdict(f, which, where, trusted)
+    elif code == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT or (
+        leaf is not None and leaf.self_signed and len(chain) == 1
+    ):
         kind = "self-signed"
         issuer = leaf.subject if leaf else ""
         text = (
@@ -906,7 +1005,7 @@ def _unknown_authority(
             " client_ca= on a server); for development, securelink.devca or minica makes one."
             " Do not turn verification off."
         )
-    elif code == 19 or (last is not None and last.self_signed):
+    elif code == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN or (last is not None and last.self_signed):
         kind = "untrusted-root"
         issuer = last.subject if last else ""
         root = f"the root {issuer!r}" if issuer else "a root CA"
@@ -940,36 +1039,90 @@ def _unknown_authority(
         )
     else:
         kind = "unknown-issuer"
-        issuer = leaf.issuer if leaf else ""
-        if leaf is not None:
-            text = (
-                f"{leaf.describe()}, presented by {where}, was issued by {issuer!r}, which is not"
-                f" among the trusted CAs ({trusted})."
-            )
-            hint = (
-                f"If {issuer!r} is your own CA, add its certificate to ca= (a copy from your PKI,"
-                " never one taken from this connection). If it is an intermediate, the peer must"
-                " send it along with its certificate (an incomplete chain). Do not turn"
-                " verification off."
-            )
-        else:
-            text = (
-                f"the {which} presented by {where} was issued by a CA that is not among the"
-                f" trusted CAs ({trusted})."
-            )
-            hint = (
-                "If its issuer is your own CA, add that CA's certificate to ca= (a copy from your"
-                " PKI, never one taken from this connection). If it is an intermediate, the peer"
-                " must send it along with its certificate (an incomplete chain). Do not turn"
-                " verification off."
-            )
-    if f.role == "server" and code != 2 and kind != "incomplete-chain":
+        issuer, text, hint = _unknown_issuer_verdict(which, where, trusted, leaf)
+    if (
+        f.role == "server"
+        and code != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+        and kind != "incomplete-chain"
+    ):
         # The server's operator reads this about a client it refused: "trust its CA" would
         # admit whoever runs that CA.  The fix belongs to the client, if it should get in at all.
         hint = _server_unknown_ca_hint(kind, issuer)
     return E.UnknownAuthorityError(
         text, kind=kind, issuer=issuer, trusted=trusted, certificate=leaf, hint=hint, **base
     )
+
+
+# (issuer, text, hint) of an UnknownAuthorityError.
+_AuthorityVerdict = tuple[str, str, str]
+
+
+def _partial_chain_verdict(f: Failure, which: str, where: str, trusted: str) -> _AuthorityVerdict:
+    built = _summaries(f.verified)
+    # Part of the chain came from this end's trusted CAs, but the issuer of the last of them
+    # is nowhere: an intermediate trusted on its own, which needs VERIFY_X509_PARTIAL_CHAIN.
+    top = built[-1] if built else None
+    issuer = top.issuer if top is not None else ""
+    flags = f.context.verify_flags if f.context is not None else None
+    off = (
+        " (VERIFY_X509_PARTIAL_CHAIN is off)"
+        if flags is not None and not flags & ssl.VERIFY_X509_PARTIAL_CHAIN
+        else ""
+    )
+    if top is not None:
+        text = (
+            f"the {which} chain presented by {where} reaches the CA {top.subject!r}, which"
+            " this end trusts, but this end does not accept an intermediate CA as a trust"
+            f" anchor on its own{off}, and the CA's issuer {issuer!r} is not among the trusted"
+            " CAs."
+        )
+        hint = (
+            f"Trust the root CA {issuer!r} as well, or set ssl.VERIFY_X509_PARTIAL_CHAIN in"
+            " the context's verify_flags (securelink's contexts and Python 3.13's default"
+            " context do) so that a trusted intermediate CA is enough."
+        )
+    else:
+        text = (
+            f"the {which} chain presented by {where} reaches a CA that this end trusts"
+            f" ({trusted}), but this end does not accept an intermediate CA as a trust anchor"
+            f" on its own{off}, and that CA's issuer is not among the trusted CAs."
+        )
+        hint = (
+            "Trust the root CA above the intermediate as well, or set"
+            " ssl.VERIFY_X509_PARTIAL_CHAIN in the context's verify_flags (securelink's"
+            " contexts and Python 3.13's default context do) so that a trusted intermediate"
+            " CA is enough."
+        )
+    return issuer, text, hint
+
+
+def _unknown_issuer_verdict(
+    which: str, where: str, trusted: str, leaf: CertificateSummary | None
+) -> _AuthorityVerdict:
+    issuer = leaf.issuer if leaf else ""
+    if leaf is not None:
+        text = (
+            f"{leaf.describe()}, presented by {where}, was issued by {issuer!r}, which is not"
+            f" among the trusted CAs ({trusted})."
+        )
+        hint = (
+            f"If {issuer!r} is your own CA, add its certificate to ca= (a copy from your PKI,"
+            " never one taken from this connection). If it is an intermediate, the peer must"
+            " send it along with its certificate (an incomplete chain). Do not turn"
+            " verification off."
+        )
+    else:
+        text = (
+            f"the {which} presented by {where} was issued by a CA that is not among the"
+            f" trusted CAs ({trusted})."
+        )
+        hint = (
+            "If its issuer is your own CA, add that CA's certificate to ca= (a copy from your"
+            " PKI, never one taken from this connection). If it is an intermediate, the peer"
+            " must send it along with its certificate (an incomplete chain). Do not turn"
+            " verification off."
+        )
+    return issuer, text, hint
 
 
 def _server_unknown_ca_hint(kind: str, issuer: str) -> str:
@@ -1124,11 +1277,31 @@ def _an_alert(alert: str) -> str:
 
 def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
     reason = exc.reason or ""
-    where = _where(f)
-    alert = _ALERTS.get(reason)
-    facts = _facts_of(f)
     if isinstance(exc, ssl.SSLEOFError):
         return _closed(exc, f)
+    # Each family answers None when the reason is not one of its own.
+    explained = (
+        _not_tls(exc, f, reason)
+        or _mismatch(exc, f, reason)
+        or _missing_client_cert(exc, f, reason)
+    )
+    if explained is not None:
+        return explained
+    alert = _ALERTS.get(reason)
+    if alert is not None:
+        return _alert(exc, f, alert)
+    if f.op != "handshake":
+        return None
+    return E.HandshakeError(
+        f"the TLS handshake with {_where(f)} failed: {reason or exc}.",
+        hint="securelink does not recognise this failure; the original error is attached as"
+        " __cause__. `openssl s_client -connect HOST:PORT` (or s_server) helps to see more.",
+        **_common(f, exc, "local"),
+    )
+
+
+def _not_tls(exc: ssl.SSLError, f: Failure, reason: str) -> E.HandshakeError | None:
+    where = _where(f)
     if f.role == "client" and reason in _NOT_TLS_CLIENT and f.op == "handshake":
         return E.NotTLSError(
             f"{where} did not answer in TLS: its first bytes were not a TLS record (it may be a"
@@ -1145,6 +1318,12 @@ def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
             " to the plaintext port instead.",
             **_common(f, exc, "local"),
         )
+    return None
+
+
+def _mismatch(exc: ssl.SSLError, f: Failure, reason: str) -> E.HandshakeError | None:
+    where = _where(f)
+    facts = _facts_of(f)
     if reason in _VERSION_MISMATCH:
         side = "peer" if reason.startswith("TLSV1_ALERT") else "local"
         one = len(_versions(f)) == 1
@@ -1188,37 +1367,50 @@ def _ssl_error(exc: ssl.SSLError, f: Failure) -> E.HandshakeError | None:
             " client's security level.",
             **_common(f, exc, "local"),
         )
-    if reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
-        return E.ClientCertificateRequiredError(
-            f"{where} sent no certificate, and this server requires one (mutual TLS).",
-            alert=None,
-            hint="Give the client a certificate issued by a CA in this server's client_ca (on a"
-            " securelink client: ClientOptions(cert=..., key=...)).",
-            **_common(f, exc, "local"),
-        )
-    if alert is not None:
-        return _alert(exc, f, alert)
-    if f.op != "handshake":
+    return None
+
+
+def _missing_client_cert(exc: ssl.SSLError, f: Failure, reason: str) -> E.HandshakeError | None:
+    if reason != "PEER_DID_NOT_RETURN_A_CERTIFICATE":
         return None
-    return E.HandshakeError(
-        f"the TLS handshake with {where} failed: {reason or exc}.",
-        hint="securelink does not recognise this failure; the original error is attached as"
-        " __cause__. `openssl s_client -connect HOST:PORT` (or s_server) helps to see more.",
+    return E.ClientCertificateRequiredError(
+        f"{_where(f)} sent no certificate, and this server requires one (mutual TLS).",
+        alert=None,
+        hint="Give the client a certificate issued by a CA in this server's client_ca (on a"
+        " securelink client: ClientOptions(cert=..., key=...)).",
         **_common(f, exc, "local"),
     )
 
 
 def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
-    where = _where(f)
     facts = _facts_of(f)
     identity = facts.identity if facts is not None else None
     # None: a context securelink did not build, so whether it holds a certificate is unknown.
     has_identity = facts.has_identity if facts is not None else None
     common = _common(f, exc, "peer")
+    required, diagnosis = _client_certificate_required(exc, f, alert, has_identity)
+    if required is not None:
+        return required
+    if alert in _CERTIFICATE_ALERTS and (has_identity is not False or f.role == "server"):
+        return _certificate_rejected(f, alert, identity, common)
+    return _other_alert(exc, f, alert, diagnosis, common)
+
+
+def _client_certificate_required(
+    exc: ssl.SSLError, f: Failure, alert: str, has_identity: bool | None
+) -> tuple[E.HandshakeError | None, _Diagnosis | None]:
+    """Whether a client's alert means the server wanted a certificate it did not get.
+
+    Returns the explanation if it does, and the diagnostic handshake's findings (if one was
+    made) for the explanations that follow.
+    """
     if f.role == "client" and alert == "certificate required":
         # TLS 1.3's own alert for exactly this: nothing else to find out.
-        return _certificate_required(
-            f, exc, "with a 'certificate required' alert (TLS 1.3)", alert=alert
+        return (
+            _certificate_required(
+                f, exc, "with a 'certificate required' alert (TLS 1.3)", alert=alert
+            ),
+            None,
         )
     # A server that sent its certificate and then refused a client that had none to send: TLS
     # 1.2's way of saying "certificate required" (it asked for one in between).
@@ -1240,8 +1432,11 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
         and alert in {"handshake failure", "bad certificate"}
         and (decisive or (diagnosis is not None and diagnosis.certificate_requested))
     ):
-        return _certificate_required(
-            f, exc, f"with {_an_alert(alert)} after asking for one", alert=alert
+        return (
+            _certificate_required(
+                f, exc, f"with {_an_alert(alert)} after asking for one", alert=alert
+            ),
+            diagnosis,
         )
     if (
         f.role == "client"
@@ -1256,43 +1451,64 @@ def _alert(exc: ssl.SSLError, f: Failure, alert: str) -> E.HandshakeError:
         # a certificate and then refused does.
         probe = _diagnose(f)
         if probe is not None and probe.certificate_requested and probe.refused:
-            return _certificate_required(
-                f, exc, f"with {_an_alert(alert)} after asking for one", alert=alert
+            return (
+                _certificate_required(
+                    f, exc, f"with {_an_alert(alert)} after asking for one", alert=alert
+                ),
+                diagnosis,
             )
-    if alert in _CERTIFICATE_ALERTS and (has_identity is not False or f.role == "server"):
-        ours = identity.describe() if identity else f"this {f.role}'s certificate"
-        issuer = f" (issued by {identity.issuer!r})" if identity else ""
-        verdicts = {
-            "unknown CA": "does not trust its issuer",
-            "certificate expired": "considers it expired",
-            "unsupported certificate": "does not accept it for this use (key usage or extended"
-            " key usage)",
-            "certificate revoked": "considers it revoked",
-        }
-        verdicts["bad certificate"] = (
-            "found it unacceptable ('bad certificate': often the name asked for is not in it, or"
-            " its chain did not verify there)"
-        )
-        verdict = verdicts.get(alert, f"answered with {_an_alert(alert)}")
-        return E.CertificateRejectedError(
-            f"{where} rejected {ours}{issuer}: it {verdict}.",
-            alert=alert,
-            certificate=identity,
-            hint=(
-                f"The peer must trust the CA that issued this certificate"
-                f"{' (' + identity.issuer + ')' if identity else ''}: add it to its CA list"
-                " (client_ca= on a securelink server, ca= on a client)."
-                if alert in {"unknown CA", "bad certificate", "certificate unknown"}
-                else "The peer refused this certificate; its logs say why. Most often it does not"
-                " trust the CA that issued it (add that CA to its client_ca= or ca=); otherwise"
-                " check the certificate's dates and extended key usage (serverAuth for a server,"
-                " clientAuth for a client)."
-                if alert == "access denied"  # GnuTLS's alert for an untrusted issuer, too
-                else "Check the certificate's dates and extended key usage (serverAuth for a"
-                " server, clientAuth for a client), and reissue it if needed."
-            ),
-            **common,
-        )
+    return None, diagnosis
+
+
+def _certificate_rejected(
+    f: Failure, alert: str, identity: CertificateSummary | None, common: dict[str, Any]
+) -> E.CertificateRejectedError:
+    """The peer refused this end's certificate with one of the certificate alerts."""
+    where = _where(f)
+    ours = identity.describe() if identity else f"this {f.role}'s certificate"
+    issuer = f" (issued by {identity.issuer!r})" if identity else ""
+    verdicts = {
+        "unknown CA": "does not trust its issuer",
+        "certificate expired": "considers it expired",
+        "unsupported certificate": "does not accept it for this use (key usage or extended"
+        " key usage)",
+        "certificate revoked": "considers it revoked",
+    }
+    verdicts["bad certificate"] = (
+        "found it unacceptable ('bad certificate': often the name asked for is not in it, or"
+        " its chain did not verify there)"
+    )
+    verdict = verdicts.get(alert, f"answered with {_an_alert(alert)}")
+    return E.CertificateRejectedError(
+        f"{where} rejected {ours}{issuer}: it {verdict}.",
+        alert=alert,
+        certificate=identity,
+        hint=(
+            f"The peer must trust the CA that issued this certificate"
+            f"{' (' + identity.issuer + ')' if identity else ''}: add it to its CA list"
+            " (client_ca= on a securelink server, ca= on a client)."
+            if alert in {"unknown CA", "bad certificate", "certificate unknown"}
+            else "The peer refused this certificate; its logs say why. Most often it does not"
+            " trust the CA that issued it (add that CA to its client_ca= or ca=); otherwise"
+            " check the certificate's dates and extended key usage (serverAuth for a server,"
+            " clientAuth for a client)."
+            if alert == "access denied"  # GnuTLS's alert for an untrusted issuer, too
+            else "Check the certificate's dates and extended key usage (serverAuth for a"
+            " server, clientAuth for a client), and reissue it if needed."
+        ),
+        **common,
+    )
+
+
+def _other_alert(
+    exc: ssl.SSLError,
+    f: Failure,
+    alert: str,
+    diagnosis: _Diagnosis | None,
+    common: dict[str, Any],
+) -> E.HandshakeError:
+    """An alert that is neither about a missing client certificate nor about a rejected one."""
+    where = _where(f)
     if f.role == "client" and alert == "handshake failure" and not f.chain:
         mismatch = _mismatch_found(exc, f, diagnosis, "('handshake failure' alert)")
         if mismatch is not None:
