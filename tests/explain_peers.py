@@ -32,6 +32,7 @@ import securelink
 from securelink import devca
 
 from . import pki
+from .helpers import stop_process
 
 TIMEOUT = 5.0
 LOOPBACK = "127.0.0.1"
@@ -617,16 +618,6 @@ def _openssl() -> str:
     return OPENSSL
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
-            proc.wait(TIMEOUT)
-
-
 @dataclass
 class SServer:
     """A running ``openssl s_server``."""
@@ -667,7 +658,7 @@ def s_server(tmp_path: Path, identity: Files, *args: str, naccept: int = 2) -> I
         assert port, f"s_server did not start:\n{stderr.read_text(errors='replace')}"
         yield SServer(proc, port, stderr)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @dataclass(frozen=True)

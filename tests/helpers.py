@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TIMEOUT = 10.0
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> None:
+    """End a peer a test started: terminate it if still running, kill it if that fails, reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:  # pragma: no cover - terminate is enough
+            proc.kill()
+    proc.wait(timeout)
 
 
 @dataclass

@@ -43,6 +43,8 @@ from securelink import (
     devca,
 )
 
+from .helpers import stop_process
+
 TIMEOUT = 10.0
 LOOPBACK = "127.0.0.1"
 RUNS = 30
@@ -292,9 +294,7 @@ def s_server(pki: Pki) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
             time.sleep(0.01)
         yield int(found.group(1)), proc, err
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(TIMEOUT)
+        stop_process(proc)
 
 
 class TestAioClientSendsItsAlert:

@@ -29,6 +29,8 @@ import securelink
 import securelink.aio
 from securelink import ClientOptions, ProtocolMismatchError, RemoteError, _translate, devca
 
+from .helpers import stop_process
+
 LOOPBACK = "127.0.0.1"
 #: The time the tests allow beyond a caller's timeout: the documented margin (the local work
 #: of building the explanation, milliseconds) with room for a loaded test machine.
@@ -427,12 +429,7 @@ def s_server(tmp_path: Path, cert: Path, key: Path, *args: str) -> Iterator[int]
         assert port is not None, out.read_text(errors="replace")
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 def test_null_cipher_server_is_a_cipher_mismatch(

@@ -38,6 +38,8 @@ from securelink import (
     devca,
 )
 
+from .helpers import stop_process
+
 GNUTLS_SERV = shutil.which("gnutls-serv")
 TIMEOUT = 10.0
 LOOPBACK = "127.0.0.1"
@@ -129,12 +131,7 @@ def gnutls_serv(files: Files, *args: str) -> Iterator[int]:
         assert port is not None, f"gnutls-serv did not listen (exit code {proc.poll()})"
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(TIMEOUT)
+        stop_process(proc)
 
 
 def _mtls(files: Files, priority: str | None = None) -> tuple[str, ...]:

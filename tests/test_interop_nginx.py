@@ -27,6 +27,8 @@ import pytest
 
 from securelink import ClientOptions, connect, devca
 
+from .helpers import stop_process
+
 NGINX = shutil.which("nginx") or next(
     (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
 )
@@ -91,12 +93,7 @@ def nginx(directory: Path, ca: devca.CertificateAuthority) -> Iterator[int]:
     try:
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(TIMEOUT)
+        stop_process(proc)
 
 
 def _get(port: int, options: ClientOptions) -> tuple[str, str]:

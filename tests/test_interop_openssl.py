@@ -41,6 +41,8 @@ from securelink import (
     server_context,
 )
 
+from .helpers import stop_process
+
 OPENSSL = shutil.which("openssl")
 TIMEOUT = 10.0
 LOOPBACK = "127.0.0.1"
@@ -145,17 +147,6 @@ def pki(
 # openssl processes
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """End *proc*: terminate it if it is still running, kill it if that does not work, reap it."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(TIMEOUT)
-
-
 @dataclass
 class SServer:
     """A running ``openssl s_server`` and where its output goes."""
@@ -205,7 +196,7 @@ def s_server(
     try:
         yield SServer(proc, _wait_for_port(proc, stdout, stderr), stdout, stderr)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def _log_value(log: str, label: str) -> str:
