@@ -21,7 +21,6 @@ See bench/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.metadata
 import json
 import os
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import certifi
+from _common import run_rounds
 
 import securelink
 from securelink import devca
@@ -111,40 +111,6 @@ def _calibrate(variant: Variant, min_sample: float) -> None:
     variant.fn()
     one = max(time.perf_counter() - start, 1e-7)
     variant.batch = max(1, min(100_000, int(min_sample / one) + 1))
-
-
-def run_rounds(
-    variants: Sequence[Variant],
-    profile_rounds: int,
-    budget: float,
-    min_rounds: int,
-    rng: random.Random,
-) -> None:
-    """Time *variants* in interleaved rounds: each round takes one sample of each, in random order.
-
-    Stops after *profile_rounds* rounds, or earlier once *budget* seconds have passed and at least
-    *min_rounds* are done.  The garbage collector runs between samples, never inside one.
-    """
-    order = list(variants)
-    started = time.perf_counter()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for done in range(profile_rounds):
-            if done >= min_rounds and time.perf_counter() - started > budget:
-                break
-            rng.shuffle(order)
-            for variant in order:
-                gc.collect()
-                fn, n = variant.fn, variant.batch
-                t0 = time.perf_counter_ns()
-                for _ in range(n):
-                    fn()
-                t1 = time.perf_counter_ns()
-                variant.samples.append((t1 - t0) / n / 1e9)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass

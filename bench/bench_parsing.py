@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import importlib.metadata
 import json
 import math
@@ -48,6 +47,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from _common import run_rounds
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -202,26 +202,7 @@ def run_series(series: Series, profile: Profile, rng: random.Random) -> None:
     """Time the points of *series* in interleaved rounds."""
     for point in series.points:
         _calibrate(point, profile.min_sample)
-    order = list(series.points)
-    started = time.perf_counter()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for done in range(profile.rounds):
-            if done >= profile.min_rounds and time.perf_counter() - started > profile.budget:
-                break
-            rng.shuffle(order)
-            for point in order:
-                gc.collect()
-                fn, n = point.fn, point.batch
-                t0 = time.perf_counter_ns()
-                for _ in range(n):
-                    fn()
-                t1 = time.perf_counter_ns()
-                point.samples.append((t1 - t0) / n / 1e9)
-    finally:
-        if was_enabled:
-            gc.enable()
+    run_rounds(series.points, profile.rounds, profile.budget, profile.min_rounds, rng)
 
 
 def evaluate(series: Series, resamples: int, rng: random.Random) -> None:
