@@ -137,6 +137,18 @@ class TestEncryptedKey:
         what = "iterations of its password's key derivation"
         _assert_refused(caught.value, str(costly_key), "ENCRYPTED PRIVATE KEY", what)
 
+    def test_a_header_does_not_hide_the_cost(
+        self, leaf: devca.IssuedCertificate, costly_key: Path
+    ) -> None:
+        """OpenSSL skips RFC 1421 headers before the base64 text: so does the bound."""
+        lines = costly_key.read_bytes().splitlines(keepends=True)
+        costly_key.write_bytes(lines[0] + b"Comment: hello\n\n" + b"".join(lines[1:]))
+        options = ServerOptions(cert=leaf.cert_pem, key=costly_key, password="pw")
+        with pytest.raises(MaterialError) as caught:
+            securelink.server_context(options)
+        what = "iterations of its password's key derivation"
+        _assert_refused(caught.value, str(costly_key), "ENCRYPTED PRIVATE KEY", what)
+
     def test_costly_key_refused_by_inspect(self, costly_key: Path) -> None:
         with pytest.raises(MaterialError) as caught:
             securelink.inspect(costly_key, password="pw")

@@ -144,11 +144,20 @@ def excessive_work(der: bytes) -> tuple[str, int, int] | None:
 
 
 def pem_body(pem: bytes) -> bytes | None:
-    """The DER inside one PEM block without headers (``Proc-Type``), or None."""
-    lines = pem.strip().splitlines()
-    if len(lines) < 2 or any(b":" in line for line in lines[1:-1]):
-        return None  # legacy PEM encryption: one MD5 round, nothing to bound
+    """The DER inside one PEM block, past any RFC 1421 headers; None for legacy encryption.
+
+    OpenSSL skips headers (``Name: value`` lines up to a blank line) before the base64 text, so
+    they are skipped here too: a header must not hide the key derivation from the bound.
+    Legacy PEM encryption (``Proc-Type: 4,ENCRYPTED``) derives its key with one MD5 round:
+    nothing to bound.
+    """
+    lines = pem.strip().splitlines()[1:-1]
+    if lines and b":" in lines[0]:
+        if any(line.startswith(b"Proc-Type:") for line in lines):
+            return None
+        blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+        lines = lines[blank + 1 :]
     try:
-        return binascii.a2b_base64(b"".join(lines[1:-1]))
+        return binascii.a2b_base64(b"".join(lines))
     except binascii.Error:
         return None
